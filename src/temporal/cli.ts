@@ -85,7 +85,9 @@ async function buildWithGo(go: string, log: (line: string) => void, env: NodeJS.
   const staging = join(dir, `.build-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(staging, { recursive: true });
   const started = Date.now();
-  log(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} from the Go module proxy (first run only, takes a few minutes)...`);
+  log(
+    `Building the Temporal CLI ${TEMPORAL_CLI_VERSION} from the Go module proxy (first run only, takes a few minutes)...`,
+  );
   const heartbeat = setInterval(() => {
     log(`  ...still building the Temporal CLI (${Math.round((Date.now() - started) / 1000)} s)`);
   }, 20_000);
@@ -93,7 +95,12 @@ async function buildWithGo(go: string, log: (line: string) => void, env: NodeJS.
     await new Promise<void>((resolve, reject) => {
       const child = spawn(
         go,
-        ['install', '-ldflags', `-s -w -X ${VERSION_LDFLAG}=${TEMPORAL_CLI_VERSION}`, `${MODULE}@v${TEMPORAL_CLI_VERSION}`],
+        [
+          'install',
+          '-ldflags',
+          `-s -w -X ${VERSION_LDFLAG}=${TEMPORAL_CLI_VERSION}`,
+          `${MODULE}@v${TEMPORAL_CLI_VERSION}`,
+        ],
         { env: { ...env, GOBIN: staging, GOFLAGS: env.GOFLAGS ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let tail = '';

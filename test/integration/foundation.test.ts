@@ -2,7 +2,12 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { greetingWorkflow, nameSignal, stageQuery } from '../fixtures/workflows/greeting';
-import { connectToTestServer, type TemporalTestContext, uniqueTaskQueue, workflowBundle } from '../helpers/temporal';
+import {
+  connectToTestServer,
+  type TemporalTestContext,
+  uniqueTaskQueue,
+  workflowBundle,
+} from '../helpers/temporal';
 
 const workflowsPath = fileURLToPath(new URL('../fixtures/workflows/greeting.ts', import.meta.url));
 

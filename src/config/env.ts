@@ -1,0 +1,90 @@
+/**
+ * linkflow's configuration: every variable of the contract, validated at start. A bad value names
+ * the variable and what it expects instead of failing later with a stack trace.
+ */
+import { z } from 'zod';
+import type { TimingPolicy } from '../workflows/types';
+import { parseDuration } from './duration';
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      try {
+        return parseDuration(value);
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a duration such as 30s, 5m or 6h, got "${value}"`,
+        });
+        return z.NEVER;
+      }
+    });
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+export const envSchema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: port(3000),
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('link-sessions'),
+  DATABASE_URL: z.string().min(1).optional(),
+  LINKFLOW_DATA_DIR: z.string().min(1).default('.data'),
+  PLAID_ENV: z.enum(['emulator', 'sandbox', 'production']).default('emulator'),
+  PLAID_CLIENT_ID: z.string().min(1).optional(),
+  PLAID_SECRET: z.string().min(1).optional(),
+  PLAID_BASE_URL: z.url().optional(),
+  PLAID_EMULATOR_PORT: port(4010),
+  PLAID_WEBHOOK_URL: z.url().optional(),
+  PLAID_VERIFY_WEBHOOKS: bool(true),
+  LINKFLOW_API_KEY: z.string().min(16, 'at least 16 characters').optional(),
+  LINKFLOW_ENCRYPTION_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64').length === 32, 'a base64-encoded 32-byte key')
+    .optional(),
+  LINKFLOW_POLL_AFTER: duration('5m'),
+  LINKFLOW_POLL_EVERY: duration('1m'),
+  LINKFLOW_RESULTS_WINDOW: duration('6h'),
+  LINKFLOW_SELECTION_TIMEOUT: duration('24h'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws a ConfigError listing each bad variable and what it expects. */
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  // Empty strings mean "unset", as in a .env file with `NAME=`.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+export function timingPolicy(env: Env): TimingPolicy {
+  return {
+    pollAfterMs: env.LINKFLOW_POLL_AFTER,
+    pollEveryMs: env.LINKFLOW_POLL_EVERY,
+    resultsWindowMs: env.LINKFLOW_RESULTS_WINDOW,
+    selectionTimeoutMs: env.LINKFLOW_SELECTION_TIMEOUT,
+  };
+}
+
+export function plaidBaseUrl(env: Env): string {
+  if (env.PLAID_BASE_URL) return env.PLAID_BASE_URL;
+  if (env.PLAID_ENV === 'sandbox') return 'https://sandbox.plaid.com';
+  if (env.PLAID_ENV === 'production') return 'https://production.plaid.com';
+  return `http://127.0.0.1:${env.PLAID_EMULATOR_PORT}`;
+}

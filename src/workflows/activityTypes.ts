@@ -1,0 +1,41 @@
+/**
+ * The activities the Link session workflow needs, as types only: `createActivities(deps)` in
+ * src/activities implements this contract. It lives here so workflow code imports nothing but
+ * `@temporalio/workflow` and its own folder (the lint rule enforces that).
+ */
+import type {
+  ExchangeResult,
+  ItemDetails,
+  LinkTokenSnapshot,
+  PaymentChoice,
+  PaymentSetupResult,
+} from './types';
+
+export interface ExchangePublicTokenInput {
+  linkToken: string;
+  publicToken: string;
+  clientUserId: string;
+  userId: string;
+}
+
+export interface SetupPaymentInput {
+  linkToken: string;
+  itemId: string;
+  accountId: string;
+  choice: PaymentChoice;
+}
+
+export interface LinkSessionActivities {
+  /**
+   * Exchanges a public token exactly once: looks it up in the item store first (a retry after a
+   * crash must not exchange twice), stores the access token encrypted, returns only the item id.
+   * Retryable Plaid errors throw (Temporal retries with backoff); permanent ones return ok: false.
+   */
+  exchangePublicToken(input: ExchangePublicTokenInput): Promise<ExchangeResult>;
+  /** `/link/token/get`, parsed leniently (Plaid omits arrays in some responses). */
+  fetchLinkSessionResults(input: { linkToken: string }): Promise<LinkTokenSnapshot>;
+  /** `/item/get` + `/accounts/get` for an exchanged Item; saved in the store too. */
+  describeItem(input: { itemId: string }): Promise<ItemDetails>;
+  /** `/auth/get`, `/processor/token/create` or `/transfer/authorization/create` on the chosen Item. */
+  setupPayment(input: SetupPaymentInput): Promise<PaymentSetupResult>;
+}

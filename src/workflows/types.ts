@@ -1,0 +1,187 @@
+/**
+ * The Link session's vocabulary, shared by the workflow, its activities, the API and tests.
+ * Wire-facing shapes (the session view) are snake_case like Plaid's; internal ones camelCase.
+ * Nothing here may ever hold an access token or a processor token.
+ */
+
+export type PaymentProduct = 'auth' | 'processor' | 'transfer';
+
+export type PaymentChoice =
+  | { product: 'auth' }
+  | { product: 'processor'; processor: string }
+  | {
+      product: 'transfer';
+      /** Decimal string, e.g. "12.34". */
+      amount: string;
+      type: 'debit' | 'credit';
+      network: 'ach' | 'same-day-ach';
+      legal_name: string;
+    };
+
+/** Timing policy in milliseconds (the contract's LINKFLOW_* durations). */
+export interface TimingPolicy {
+  /** Webhook silence after which the workflow polls `/link/token/get`. */
+  pollAfterMs: number;
+  /** Polling cadence; backoff while nothing changes never polls faster than this. */
+  pollEveryMs: number;
+  /** How long Plaid keeps session results after the session finished. */
+  resultsWindowMs: number;
+  /** How long the session waits for the payment-account choice. */
+  selectionTimeoutMs: number;
+}
+
+export const DEFAULT_TIMING: TimingPolicy = {
+  pollAfterMs: 5 * 60_000,
+  pollEveryMs: 60_000,
+  resultsWindowMs: 6 * 3_600_000,
+  selectionTimeoutMs: 24 * 3_600_000,
+};
+
+export interface LinkSessionInput {
+  linkToken: string;
+  /** ISO time the link token expires (4 h after creation at Plaid). */
+  expiration: string;
+  userId: string;
+  clientUserId: string;
+  products: string[];
+  payment: PaymentChoice | null;
+  timing: TimingPolicy;
+  /** ISO time the session was created (the API's clock, not the workflow's). */
+  createdAt: string;
+}
+
+export type SessionStatus =
+  | 'waiting_for_user'
+  | 'linking'
+  | 'exchanging'
+  | 'awaiting_payment_account'
+  | 'completed'
+  | 'exited'
+  | 'expired'
+  | 'failed';
+
+export const TERMINAL_STATUSES: readonly SessionStatus[] = ['completed', 'exited', 'expired', 'failed'];
+
+export interface Institution {
+  institution_id: string | null;
+  name: string | null;
+}
+
+export interface AccountMeta {
+  account_id: string;
+  name: string | null;
+  mask: string | null;
+  type: string | null;
+  subtype: string | null;
+}
+
+export interface ErrorInfo {
+  code: string;
+  message: string;
+  /** Whether retrying could help (rate limits, 5xx, maintenance, network). */
+  retryable?: boolean;
+}
+
+/** Where a public token was learned from. The same token from several sources is one token. */
+export type TokenSource = 'webhook' | 'session_finished' | 'poll';
+
+// ---- Signals (Plaid LINK webhooks, verified by the API) ----
+
+export interface ItemAddResultSignal {
+  public_token: string;
+  link_session_id: string | null;
+  received_at: string;
+}
+
+export interface SessionFinishedSignal {
+  status: 'SUCCESS' | 'EXITED';
+  link_session_id: string | null;
+  public_tokens: string[];
+  received_at: string;
+}
+
+export interface SelectPaymentAccountRequest {
+  account_id: string;
+}
+
+// ---- Activity results (what enters history: no secrets, public tokens only via the codec) ----
+
+export type ExchangeResult = { ok: true; itemId: string } | { ok: false; error: ErrorInfo };
+
+export interface LinkResultItem {
+  publicToken: string;
+  institution: Institution | null;
+  accounts: AccountMeta[];
+}
+
+export interface LinkSessionSnapshot {
+  linkSessionId: string;
+  finishedAt: string | null;
+  /** Plaid's exit status when the user left (`exit` present), else null. */
+  exited: boolean;
+  items: LinkResultItem[];
+}
+
+/** What `/link/token/get` showed, parsed leniently. */
+export interface LinkTokenSnapshot {
+  sessions: LinkSessionSnapshot[];
+}
+
+export interface ItemDetails {
+  itemId: string;
+  institution: Institution;
+  /** `/item/get` `item.products` (billed products); missing means no auth. */
+  products: string[];
+  accounts: AccountMeta[];
+}
+
+export interface PaymentSetupResult {
+  product: PaymentProduct;
+  /** Non-secret summary: masks, ids, decisions. Never an account number or a token. */
+  result: Record<string, unknown>;
+}
+
+// ---- The session view of the contract (also the workflow result and the getSession query) ----
+
+export interface ItemView {
+  item_id: string | null;
+  institution: Institution;
+  accounts: AccountMeta[];
+  status: 'exchanged' | 'failed';
+  error?: { code: string; message: string };
+}
+
+export interface EligibleAccountView {
+  account_id: string;
+  item_id: string;
+  name: string | null;
+  mask: string | null;
+  subtype: string | null;
+  institution_name: string | null;
+}
+
+export interface IneligibleAccountView extends EligibleAccountView {
+  reason: 'not_checking_or_savings' | 'item_without_auth';
+}
+
+export interface SessionView {
+  session_id: string;
+  client_user_id: string;
+  user_id: string;
+  status: SessionStatus;
+  created_at: string;
+  finished_at: string | null;
+  link_session_ids: string[];
+  items: ItemView[];
+  eligible_accounts: EligibleAccountView[];
+  /** Extension: accounts that cannot move money, with the reason (the chooser greys them). */
+  ineligible_accounts: IneligibleAccountView[];
+  payment_account: null | {
+    account_id: string;
+    item_id: string;
+    product: PaymentProduct;
+    result: Record<string, unknown>;
+  };
+  polling: { active: boolean; polls: number; last_polled_at: string | null };
+  errors: ErrorInfo[];
+}
