@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { inject } from 'vitest';
+import { failureConverterPath } from '../../src/temporal/dataConverter';
+import { workflowsPath as linkSessionWorkflowsPath } from '../../src/temporal/worker';
 
 export interface TemporalTestContext {
   client: Client;
@@ -36,13 +38,21 @@ export async function connectToTestServer(): Promise<TemporalTestContext> {
 const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 
 /** Bundles a workflows module once per test file (bundling costs seconds). */
-export function workflowBundle(workflowsPath: string): Promise<WorkflowBundleWithSourceMap> {
+export function workflowBundle(
+  workflowsPath: string,
+  opts: { failureConverterPath?: string } = {},
+): Promise<WorkflowBundleWithSourceMap> {
   let bundle = bundles.get(workflowsPath);
   if (!bundle) {
-    bundle = bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+    bundle = bundleWorkflowCode({ workflowsPath, ...opts, logger: quietBundlerLogger });
     bundles.set(workflowsPath, bundle);
   }
   return bundle;
+}
+
+/** The Link session workflows, bundled as the worker bundles them (same failure converter). */
+export function linkSessionBundle(): Promise<WorkflowBundleWithSourceMap> {
+  return workflowBundle(linkSessionWorkflowsPath, { failureConverterPath });
 }
 
 const noop = () => {};

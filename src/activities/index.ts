@@ -1,0 +1,37 @@
+/**
+ * The Link session's activities, built from their dependencies (`createActivities(deps)`), in the
+ * style of temporalio/samples-typescript. The workflow knows them only by `LinkSessionActivities`.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { PlaidApi } from 'plaid';
+import type { LinkSessionActivities } from '../workflows/activityTypes';
+import { describeItem } from './describeItem';
+import { exchangePublicToken } from './exchangePublicToken';
+import { fetchLinkSessionResults } from './fetchLinkSessionResults';
+import { setupPayment } from './setupPayment';
+import type { ActivityStore } from './store';
+
+export interface ActivityDeps {
+  plaid: PlaidApi;
+  store: ActivityStore;
+}
+
+export function createActivities(deps: ActivityDeps): LinkSessionActivities {
+  return {
+    exchangePublicToken: (input) => exchangePublicToken(deps, input),
+    fetchLinkSessionResults: (input) => fetchLinkSessionResults(deps, input),
+    describeItem: (input) => describeItem(deps, input),
+    setupPayment: (input) => setupPayment(deps, input),
+  };
+}
+
+/** Activity-scoped logger when running inside Temporal, silent elsewhere (unit tests). */
+export function activityLog() {
+  try {
+    return Context.current().log;
+  } catch {
+    return undefined;
+  }
+}
+
+export { ApplicationFailure };

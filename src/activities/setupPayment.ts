@@ -1,0 +1,87 @@
+/**
+ * The payment step on the chosen account: `/auth/get`, `/processor/token/create` or
+ * `/transfer/authorization/create`. Secrets stay out of the result: account and routing numbers
+ * are reduced to their last four digits, a processor token is stored encrypted, never returned.
+ */
+import { createHash } from 'node:crypto';
+import {
+  ACHClass,
+  type ProcessorTokenCreateRequestProcessorEnum,
+  TransferNetwork,
+  TransferType,
+} from 'plaid';
+import type { SetupPaymentInput } from '../workflows/activityTypes';
+import type { PaymentSetupResult } from '../workflows/types';
+import type { ActivityDeps } from './index';
+import { plaidFailure } from './plaidFailure';
+
+const last4 = (value: string | null | undefined) => (value ? value.slice(-4) : null);
+
+export async function setupPayment(
+  deps: ActivityDeps,
+  input: SetupPaymentInput,
+): Promise<PaymentSetupResult> {
+  const { plaid, store } = deps;
+  const accessToken = await store.getAccessToken(input.itemId);
+  const { choice } = input;
+  let processorToken: string | null = null;
+  let result: Record<string, unknown>;
+  try {
+    if (choice.product === 'auth') {
+      const { data } = await plaid.authGet({
+        access_token: accessToken,
+        options: { account_ids: [input.accountId] },
+      });
+      const ach = data.numbers.ach.find((n) => n.account_id === input.accountId);
+      result = {
+        network: 'ach',
+        account_last4: last4(ach?.account),
+        routing_last4: last4(ach?.routing),
+        numbers_available: Boolean(ach),
+      };
+    } else if (choice.product === 'processor') {
+      const { data } = await plaid.processorTokenCreate({
+        access_token: accessToken,
+        account_id: input.accountId,
+        processor: choice.processor as ProcessorTokenCreateRequestProcessorEnum,
+      });
+      processorToken = data.processor_token;
+      result = { processor: choice.processor, processor_token_stored: true };
+    } else {
+      const { data } = await plaid.transferAuthorizationCreate({
+        access_token: accessToken,
+        account_id: input.accountId,
+        type: choice.type === 'credit' ? TransferType.Credit : TransferType.Debit,
+        network: choice.network === 'same-day-ach' ? TransferNetwork.SameDayAch : TransferNetwork.Ach,
+        amount: choice.amount,
+        ach_class: ACHClass.Ppd,
+        user: { legal_name: choice.legal_name },
+        // One authorization per session, however often Temporal retries this activity.
+        idempotency_key: createHash('sha256')
+          .update(`transfer:${input.linkToken}`)
+          .digest('hex')
+          .slice(0, 50),
+      });
+      const a = data.authorization;
+      result = {
+        authorization_id: a.id,
+        decision: a.decision,
+        decision_rationale: a.decision_rationale ?? null,
+        amount: choice.amount,
+        type: choice.type,
+        network: choice.network,
+      };
+    }
+  } catch (err) {
+    throw plaidFailure(err, `running ${choice.product} on the chosen account`);
+  }
+  await store.savePaymentSetup({
+    linkToken: input.linkToken,
+    itemId: input.itemId,
+    accountId: input.accountId,
+    product: choice.product,
+    processorToken,
+    result,
+  });
+  return { product: choice.product, result };
+}

@@ -1,0 +1,2 @@
+// The workflow bundle's entry point: every workflow the Link session worker runs.
+export { linkSessionWorkflow } from './linkSession';

@@ -1,0 +1,253 @@
+/**
+ * The Link session workflow on the real dev server, with the Plaid emulator over HTTP.
+ */
+import type { WorkflowBundle } from '@temporalio/worker';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { getSessionQuery, selectPaymentAccountUpdate } from '../../src/workflows/definitions';
+import type { SessionStatus, SessionView } from '../../src/workflows/types';
+import { type Stack, startStack } from '../helpers/stack';
+import { connectToTestServer, linkSessionBundle, type TemporalTestContext } from '../helpers/temporal';
+
+interface CatalogueInstitution {
+  institution_id: string;
+  name: string;
+  supports_auth: boolean;
+  accounts: Array<{ name: string; mask: string; type: string; subtype: string }>;
+}
+
+interface EmulatorState {
+  exchanges: Record<string, number>;
+  webhooks: Array<{ webhook_code: string; link_token: string; attempts: number; delivered: boolean }>;
+  items: number;
+}
+
+let t: TemporalTestContext;
+let bundle: WorkflowBundle;
+let stack: Stack;
+let catalogue: CatalogueInstitution[];
+
+beforeAll(async () => {
+  t = await connectToTestServer();
+  bundle = await linkSessionBundle();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+async function freshStack(opts?: Parameters<typeof startStack>[2]) {
+  stack = await startStack(t, bundle, opts);
+  catalogue = ((await stack.emulator('/__emulator/institutions')) as { institutions: CatalogueInstitution[] })
+    .institutions;
+}
+afterEach(async () => {
+  await stack?.close();
+});
+
+const view = (handle: { query: (q: typeof getSessionQuery) => Promise<SessionView> }) =>
+  handle.query(getSessionQuery);
+
+async function untilStatus(
+  handle: { query: (q: typeof getSessionQuery) => Promise<SessionView> },
+  status: SessionStatus,
+  timeout = 30_000,
+): Promise<SessionView> {
+  await expect.poll(async () => (await view(handle)).status, { timeout, interval: 100 }).toBe(status);
+  return view(handle);
+}
+
+/** What Plaid's rule implies for the catalogue: checking/savings on institutions that support auth. */
+function expectedEligible(institutionIds: string[]) {
+  return catalogue
+    .filter((i) => institutionIds.includes(i.institution_id) && i.supports_auth)
+    .flatMap((i) =>
+      i.accounts
+        .filter((a) => a.subtype === 'checking' || a.subtype === 'savings')
+        .map((a) => `${i.name}/${a.mask}`),
+    )
+    .sort();
+}
+
+const eligibleKeys = (v: SessionView) =>
+  v.eligible_accounts.map((a) => `${a.institution_name}/${a.mask}`).sort();
+const firstThree = () => catalogue.slice(0, 3).map((i) => i.institution_id);
+
+async function exchangeCounts(): Promise<Record<string, number>> {
+  return ((await stack.emulator('/__emulator/state')) as EmulatorState).exchanges;
+}
+
+describe('Link session workflow', () => {
+  it('happy path: three Items over webhooks, eligibility as the fixture implies, auth on the chosen account', async () => {
+    await freshStack();
+    const { linkToken, handle } = await stack.createSession({ payment: { product: 'auth' } });
+    expect((await view(handle)).status).toBe('waiting_for_user');
+    const institutions = firstThree();
+    const completed = (await stack.emulator('/__emulator/link/complete', {
+      link_token: linkToken,
+      institutions,
+    })) as {
+      public_tokens: string[];
+    };
+    expect(completed.public_tokens).toHaveLength(3);
+
+    const awaiting = await untilStatus(handle, 'awaiting_payment_account');
+    expect(awaiting.items.map((i) => i.status)).toEqual(['exchanged', 'exchanged', 'exchanged']);
+    expect(awaiting.items.map((i) => i.institution.institution_id).sort()).toEqual([...institutions].sort());
+    expect(eligibleKeys(awaiting)).toEqual(expectedEligible(institutions));
+    expect(awaiting.eligible_accounts.length).toBeGreaterThan(0);
+    expect(awaiting.ineligible_accounts.some((a) => a.reason === 'item_without_auth')).toBe(true);
+    expect(awaiting.ineligible_accounts.some((a) => a.reason === 'not_checking_or_savings')).toBe(true);
+    expect(awaiting.polling.polls).toBe(1); // only the final reconciliation, no fallback polling
+    expect(awaiting.link_session_ids).toHaveLength(1);
+
+    const chosen = awaiting.eligible_accounts[0];
+    if (!chosen) throw new Error('no eligible account');
+    const afterChoice = await handle.executeUpdate(selectPaymentAccountUpdate, {
+      args: [{ account_id: chosen.account_id }],
+    });
+    expect(afterChoice.status).toBe('completed');
+    expect(afterChoice.payment_account).toMatchObject({
+      account_id: chosen.account_id,
+      item_id: chosen.item_id,
+      product: 'auth',
+    });
+    expect(afterChoice.payment_account?.result).toMatchObject({ numbers_available: true });
+    const result = await handle.result();
+    expect(result.status).toBe('completed');
+    expect(Object.values(await exchangeCounts())).toEqual([1, 1, 1]);
+    expect((await stack.store.counts()).items).toBe(3);
+  });
+
+  it('all webhooks dropped: polling recovers every token and reaches the same result', async () => {
+    await freshStack();
+    const { linkToken, handle } = await stack.createSession({
+      payment: { product: 'processor', processor: 'dwolla' },
+    });
+    const institutions = firstThree();
+    await stack.emulator('/__emulator/link/complete', {
+      link_token: linkToken,
+      institutions,
+      webhooks: { drop: true },
+    });
+    const awaiting = await untilStatus(handle, 'awaiting_payment_account');
+    expect(awaiting.items).toHaveLength(3);
+    expect(eligibleKeys(awaiting)).toEqual(expectedEligible(institutions));
+    expect(awaiting.polling.polls).toBeGreaterThanOrEqual(2);
+    const state = (await stack.emulator('/__emulator/state')) as EmulatorState;
+    expect(state.webhooks.filter((w) => w.link_token === linkToken && w.delivered)).toEqual([]);
+
+    const chosen = awaiting.eligible_accounts[0];
+    if (!chosen) throw new Error('no eligible account');
+    const done = await handle.executeUpdate(selectPaymentAccountUpdate, {
+      args: [{ account_id: chosen.account_id }],
+    });
+    expect(done.payment_account).toMatchObject({
+      product: 'processor',
+      result: { processor: 'dwolla', processor_token_stored: true },
+    });
+    expect(JSON.stringify(done)).not.toMatch(/processor-sandbox-/);
+    expect((await handle.result()).status).toBe('completed');
+  });
+
+  it('webhooks duplicated x3 and shuffled: each token exchanged exactly once', async () => {
+    await freshStack();
+    const { linkToken, handle } = await stack.createSession({ payment: null });
+    await stack.emulator('/__emulator/link/complete', {
+      link_token: linkToken,
+      institutions: firstThree(),
+      webhooks: { duplicate: 3, shuffle: true },
+    });
+    const result = await handle.result();
+    expect(result.status).toBe('completed');
+    expect(result.items.map((i) => i.status)).toEqual(['exchanged', 'exchanged', 'exchanged']);
+    const state = (await stack.emulator('/__emulator/state')) as EmulatorState;
+    expect(
+      state.webhooks.filter((w) => w.link_token === linkToken && w.delivered).length,
+    ).toBeGreaterThanOrEqual(4);
+    expect(Object.values(state.exchanges)).toEqual([1, 1, 1]);
+  });
+
+  it('user exits with no Item: exited', async () => {
+    await freshStack();
+    const { linkToken, handle } = await stack.createSession();
+    await stack.emulator('/__emulator/link/complete', {
+      link_token: linkToken,
+      institutions: [],
+      status: 'EXITED',
+    });
+    const result = await handle.result();
+    expect(result.status).toBe('exited');
+    expect(result.items).toEqual([]);
+    expect(result.finished_at).not.toBeNull();
+  });
+
+  it('nobody opens Link: expired when the window closes', async () => {
+    await freshStack();
+    const { handle } = await stack.createSession({ expiration: new Date(Date.now() + 4_000).toISOString() });
+    const result = await handle.result();
+    expect(result.status).toBe('expired');
+    expect(result.polling.polls).toBeGreaterThanOrEqual(1);
+    expect(result.finished_at).toBeNull();
+  });
+
+  it('exchange rate-limited twice then succeeds; an expired token ends as a failed item; the rest completes', async () => {
+    await freshStack();
+    const { linkToken, handle } = await stack.createSession({ payment: null });
+    await stack.emulator('/__emulator/faults', {
+      path: '/item/public_token/exchange',
+      error_code: 'RATE_LIMIT',
+      times: 2,
+    });
+    // Webhooks lost, so the workflow learns of the tokens by polling, after one of them expired.
+    const { public_tokens } = (await stack.emulator('/__emulator/link/complete', {
+      link_token: linkToken,
+      institutions: firstThree(),
+      webhooks: { drop: true },
+    })) as { public_tokens: string[] };
+    const expired = public_tokens[1] as string;
+    await stack.emulator('/__emulator/public_token/expire', { public_token: expired });
+
+    const result = await handle.result();
+    expect(result.status).toBe('completed');
+    expect(result.items.map((i) => i.status).sort()).toEqual(['exchanged', 'exchanged', 'failed']);
+    const failed = result.items.find((i) => i.status === 'failed');
+    expect(failed?.error?.code).toBe('INVALID_PUBLIC_TOKEN');
+    expect(failed?.item_id).toBeNull();
+    const counts = await exchangeCounts();
+    expect(counts[expired] ?? 0).toBe(0);
+    expect(Object.values(counts).filter((n) => n === 1)).toHaveLength(2);
+    expect(result.errors.map((e) => e.code)).toContain('INVALID_PUBLIC_TOKEN');
+  });
+
+  it('keeps access tokens and plaintext public tokens out of workflow history', async () => {
+    await freshStack();
+    const { linkToken, handle } = await stack.createSession({ payment: { product: 'auth' } });
+    const { public_tokens } = (await stack.emulator('/__emulator/link/complete', {
+      link_token: linkToken,
+      institutions: firstThree(),
+    })) as { public_tokens: string[] };
+    const awaiting = await untilStatus(handle, 'awaiting_payment_account');
+    const account = awaiting.eligible_accounts[0]?.account_id as string;
+    await handle.executeUpdate(selectPaymentAccountUpdate, { args: [{ account_id: account }] });
+    await handle.result();
+
+    const history = JSON.stringify(await handle.fetchHistory());
+    expect(history.length).toBeGreaterThan(1000);
+    expect(history).not.toMatch(/access-sandbox-/);
+    for (const token of public_tokens) expect(history).not.toContain(token);
+    // Payloads are encrypted, not merely absent: the raw history carries the codec's encoding.
+    expect(history).toContain(Buffer.from('binary/encrypted').toString('base64'));
+  });
+
+  it('refuses an ineligible account in the update validator and leaves the session waiting', async () => {
+    await freshStack();
+    const { linkToken, handle } = await stack.createSession({ payment: { product: 'auth' } });
+    await stack.emulator('/__emulator/link/complete', { link_token: linkToken, institutions: firstThree() });
+    const awaiting = await untilStatus(handle, 'awaiting_payment_account');
+    const ineligible = awaiting.ineligible_accounts[0]?.account_id as string;
+    await expect(
+      handle.executeUpdate(selectPaymentAccountUpdate, { args: [{ account_id: ineligible }] }),
+    ).rejects.toMatchObject({ cause: { type: 'ACCOUNT_NOT_ELIGIBLE' } });
+    expect((await view(handle)).status).toBe('awaiting_payment_account');
+    await handle.terminate('test done');
+  });
+});
