@@ -6,7 +6,7 @@ export default defineConfig({
     pool: 'forks',
     include: ['test/**/*.test.ts'],
     // One real Temporal dev server for the whole run; its address is provided to every file.
-    globalSetup: ['test/setup/temporal.ts'],
+    globalSetup: ['test/setup/postgres.ts', 'test/setup/temporal.ts'],
     setupFiles: ['test/setup/quietRuntime.ts'],
     reporters: ['default', './test/setup/countReporter.ts'],
     // The first start may build the Temporal CLI; bundling workflow code takes seconds.

@@ -1,0 +1,81 @@
+/**
+ * The composition root shared by `npm start`, `npm run worker` and `npm run api`: configuration,
+ * secrets, the item store, the Plaid client and the payload codec, built once from the environment.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { PayloadCodec } from '@temporalio/common';
+import type { PlaidApi } from 'plaid';
+import { ConfigError, type Env, plaidBaseUrl } from '../config/env';
+import { loadOrCreateDevSecrets } from '../config/devSecrets';
+import { createKeyring, type Keyring } from '../crypto';
+import { createPlaidClient } from '../plaid/client';
+import { createItemStore, type Db, type ItemStore, openDatabase } from '../store';
+import { createEncryptionCodec } from '../temporal/codec';
+
+export interface Services {
+  env: Env;
+  dataDir: string;
+  apiKey: string;
+  keyring: Keyring;
+  codec: PayloadCodec;
+  db: Db;
+  store: ItemStore;
+  plaid: PlaidApi;
+  plaidBaseUrl: string;
+  close(): Promise<void>;
+}
+
+export interface SecretsOptions {
+  /** Generate missing dev secrets into the data dir (the embedded default); otherwise they are required. */
+  allowDevSecrets: boolean;
+}
+
+export async function resolveSecrets(env: Env, dataDir: string, opts: SecretsOptions) {
+  if (env.LINKFLOW_API_KEY && env.LINKFLOW_ENCRYPTION_KEY) {
+    return { apiKey: env.LINKFLOW_API_KEY, encryptionKey: env.LINKFLOW_ENCRYPTION_KEY, generated: false };
+  }
+  if (!opts.allowDevSecrets) {
+    const missing = [!env.LINKFLOW_API_KEY && 'LINKFLOW_API_KEY', !env.LINKFLOW_ENCRYPTION_KEY && 'LINKFLOW_ENCRYPTION_KEY']
+      .filter(Boolean)
+      .join(', ');
+    throw new ConfigError(`Invalid configuration:\n  ${missing}: required outside the embedded default`);
+  }
+  const dev = await loadOrCreateDevSecrets(dataDir);
+  return {
+    apiKey: env.LINKFLOW_API_KEY ?? dev.apiKey,
+    encryptionKey: env.LINKFLOW_ENCRYPTION_KEY ?? dev.encryptionKey,
+    generated: dev.created,
+  };
+}
+
+export async function openServices(env: Env, opts: SecretsOptions & { databaseUrl?: string }): Promise<Services> {
+  const dataDir = resolve(env.LINKFLOW_DATA_DIR);
+  await mkdir(dataDir, { recursive: true });
+  if (env.PLAID_ENV !== 'emulator' && !(env.PLAID_CLIENT_ID && env.PLAID_SECRET)) {
+    throw new ConfigError(`Invalid configuration:\n  PLAID_CLIENT_ID, PLAID_SECRET: required when PLAID_ENV=${env.PLAID_ENV}`);
+  }
+  const secrets = await resolveSecrets(env, dataDir, opts);
+  const previousKeys = (process.env.LINKFLOW_PREVIOUS_ENCRYPTION_KEYS ?? '').split(',').filter(Boolean);
+  const keyring = createKeyring(secrets.encryptionKey, previousKeys);
+  const databaseUrl = opts.databaseUrl ?? env.DATABASE_URL;
+  const db = await openDatabase(databaseUrl ? { databaseUrl } : { dataDir: join(dataDir, 'pglite') });
+  const baseUrl = plaidBaseUrl(env);
+  const plaid = createPlaidClient({
+    basePath: baseUrl,
+    clientId: env.PLAID_CLIENT_ID ?? 'linkflow-dev',
+    secret: env.PLAID_SECRET ?? 'linkflow-dev-secret',
+  });
+  return {
+    env,
+    dataDir,
+    apiKey: secrets.apiKey,
+    keyring,
+    codec: createEncryptionCodec(keyring),
+    db,
+    store: createItemStore(db, keyring),
+    plaid,
+    plaidBaseUrl: baseUrl,
+    close: () => db.close(),
+  };
+}

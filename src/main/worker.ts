@@ -1,0 +1,38 @@
+/**
+ * `npm run worker`: the Link session worker as a production process, configured by env.
+ * Needs TEMPORAL_ADDRESS (or a profile), DATABASE_URL and the secrets; see .env.example.
+ */
+import { createActivities } from '../activities';
+import { ConfigError, loadEnv } from '../config/env';
+import { connectWorker } from '../temporal/connection';
+import { createLinkSessionWorker } from '../temporal/worker';
+import { openServices } from './services';
+
+try {
+  const env = loadEnv();
+  if (!env.DATABASE_URL) {
+    throw new ConfigError(
+      'Invalid configuration:\n  DATABASE_URL: required by `npm run worker` (PGlite is single-process; `npm start` runs everything embedded)',
+    );
+  }
+  const services = await openServices(env, { allowDevSecrets: false });
+  const { connection, namespace } = await connectWorker({ address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE });
+  const worker = await createLinkSessionWorker({
+    connection,
+    namespace,
+    taskQueue: env.TEMPORAL_TASK_QUEUE,
+    activities: createActivities({ plaid: services.plaid, store: services.store }),
+    codec: services.codec,
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
+  console.log(`linkflow worker: task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS ?? 'TEMPORAL_* profile'}`);
+  await worker.run();
+  await connection.close();
+  await services.close();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  throw err;
+}
