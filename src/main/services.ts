@@ -6,8 +6,8 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { PayloadCodec } from '@temporalio/common';
 import type { PlaidApi } from 'plaid';
-import { ConfigError, type Env, plaidBaseUrl } from '../config/env';
 import { loadOrCreateDevSecrets } from '../config/devSecrets';
+import { ConfigError, type Env, plaidBaseUrl } from '../config/env';
 import { createKeyring, type Keyring } from '../crypto';
 import { createPlaidClient } from '../plaid/client';
 import { createItemStore, type Db, type ItemStore, openDatabase } from '../store';
@@ -36,7 +36,10 @@ export async function resolveSecrets(env: Env, dataDir: string, opts: SecretsOpt
     return { apiKey: env.LINKFLOW_API_KEY, encryptionKey: env.LINKFLOW_ENCRYPTION_KEY, generated: false };
   }
   if (!opts.allowDevSecrets) {
-    const missing = [!env.LINKFLOW_API_KEY && 'LINKFLOW_API_KEY', !env.LINKFLOW_ENCRYPTION_KEY && 'LINKFLOW_ENCRYPTION_KEY']
+    const missing = [
+      !env.LINKFLOW_API_KEY && 'LINKFLOW_API_KEY',
+      !env.LINKFLOW_ENCRYPTION_KEY && 'LINKFLOW_ENCRYPTION_KEY',
+    ]
       .filter(Boolean)
       .join(', ');
     throw new ConfigError(`Invalid configuration:\n  ${missing}: required outside the embedded default`);
@@ -49,11 +52,16 @@ export async function resolveSecrets(env: Env, dataDir: string, opts: SecretsOpt
   };
 }
 
-export async function openServices(env: Env, opts: SecretsOptions & { databaseUrl?: string }): Promise<Services> {
+export async function openServices(
+  env: Env,
+  opts: SecretsOptions & { databaseUrl?: string },
+): Promise<Services> {
   const dataDir = resolve(env.LINKFLOW_DATA_DIR);
   await mkdir(dataDir, { recursive: true });
   if (env.PLAID_ENV !== 'emulator' && !(env.PLAID_CLIENT_ID && env.PLAID_SECRET)) {
-    throw new ConfigError(`Invalid configuration:\n  PLAID_CLIENT_ID, PLAID_SECRET: required when PLAID_ENV=${env.PLAID_ENV}`);
+    throw new ConfigError(
+      `Invalid configuration:\n  PLAID_CLIENT_ID, PLAID_SECRET: required when PLAID_ENV=${env.PLAID_ENV}`,
+    );
   }
   const secrets = await resolveSecrets(env, dataDir, opts);
   const previousKeys = (process.env.LINKFLOW_PREVIOUS_ENCRYPTION_KEYS ?? '').split(',').filter(Boolean);

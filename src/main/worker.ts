@@ -16,7 +16,10 @@ try {
     );
   }
   const services = await openServices(env, { allowDevSecrets: false });
-  const { connection, namespace } = await connectWorker({ address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE });
+  const { connection, namespace } = await connectWorker({
+    address: env.TEMPORAL_ADDRESS,
+    namespace: env.TEMPORAL_NAMESPACE,
+  });
   const worker = await createLinkSessionWorker({
     connection,
     namespace,
@@ -25,7 +28,9 @@ try {
     codec: services.codec,
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
-  console.log(`linkflow worker: task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS ?? 'TEMPORAL_* profile'}`);
+  console.log(
+    `linkflow worker: task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS ?? 'TEMPORAL_* profile'}`,
+  );
   await worker.run();
   await connection.close();
   await services.close();

@@ -59,13 +59,23 @@ export default async function setup() {
   if (process.env.TEST_DATABASE_URL) return;
   const bin = findBinDir();
   if (!bin) {
-    console.warn('PostgreSQL server not installed: the store suites run on PGlite only (apt-get install postgresql).');
+    console.warn(
+      'PostgreSQL server not installed: the store suites run on PGlite only (apt-get install postgresql).',
+    );
     return;
   }
   const dir = await mkdtemp(join(tmpdir(), 'linkflow-pg-'));
   await chmod(dir, 0o777);
   const data = join(dir, 'data');
-  const [initCmd, initArgs] = asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8']);
+  const [initCmd, initArgs] = asPostgres(join(bin, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '--auth=trust',
+    '-E',
+    'UTF8',
+  ]);
   execFileSync(initCmd, initArgs, { stdio: 'ignore' });
   const port = await freePort();
   const [cmd, args] = asPostgres(join(bin, 'postgres'), [
