@@ -43,6 +43,30 @@ afterEach(async () => {
   await stack?.close();
 });
 
+/**
+ * History as text with every payload's bytes (data and metadata, base64 in the client's JSON)
+ * decoded, so a plaintext token inside a payload would show; and every `payloads[]` entry, so a
+ * test can check that each was encrypted.
+ */
+function historyText(history: unknown): { text: string; payloads: Array<Record<string, string>> } {
+  const payloads: Array<Record<string, string>> = [];
+  const decode = (v: unknown) => (typeof v === 'string' ? Buffer.from(v, 'base64').toString('latin1') : v);
+  const text = JSON.stringify(history, (key, value) => {
+    if (key === 'payloads' && Array.isArray(value)) {
+      for (const p of value)
+        payloads.push(
+          Object.fromEntries(Object.entries(p?.metadata ?? {}).map(([k, v]) => [k, decode(v) as string])),
+        );
+    }
+    if (key === 'data') return decode(value);
+    if (key === 'metadata' && value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decode(v)]));
+    }
+    return value;
+  });
+  return { text, payloads };
+}
+
 const view = (handle: { query: (q: typeof getSessionQuery) => Promise<SessionView> }) =>
   handle.query(getSessionQuery);
 
@@ -230,12 +254,13 @@ describe('Link session workflow', () => {
     await handle.executeUpdate(selectPaymentAccountUpdate, { args: [{ account_id: account }] });
     await handle.result();
 
-    const history = JSON.stringify(await handle.fetchHistory());
-    expect(history.length).toBeGreaterThan(1000);
-    expect(history).not.toMatch(/access-sandbox-/);
-    for (const token of public_tokens) expect(history).not.toContain(token);
-    // Payloads are encrypted, not merely absent: the raw history carries the codec's encoding.
-    expect(history).toContain(Buffer.from('binary/encrypted').toString('base64'));
+    const { text, payloads } = historyText(await handle.fetchHistory());
+    expect(text.length).toBeGreaterThan(1000);
+    expect(text).not.toMatch(/access-sandbox-/);
+    for (const token of public_tokens) expect(text).not.toContain(token);
+    // Payloads are encrypted, not merely absent: inputs, signals, activity results, the result.
+    expect(payloads.length).toBeGreaterThan(10);
+    expect(payloads.filter((p) => p.encoding !== 'binary/encrypted')).toEqual([]);
   });
 
   it('refuses an ineligible account in the update validator and leaves the session waiting', async () => {
