@@ -27,7 +27,10 @@ try {
     activities: createActivities({ plaid: services.plaid, store: services.store }),
     codec: services.codec,
   });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+    });
   console.log(
     `linkflow worker: task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS ?? 'TEMPORAL_* profile'}`,
   );

@@ -15,9 +15,12 @@ import {
   u8,
   ValueError,
 } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+// A CommonJS bundle whose named exports Node's ESM loader cannot see: take the default export.
+import proto from '@temporalio/proto';
 import { decryptBytes, encryptBytes } from '../crypto/aesGcm';
 import type { Keyring } from '../crypto/keyring';
+
+const { temporal } = proto;
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const METADATA_ENCRYPTION_KEY_ID = 'encryption-key-id';
