@@ -1,0 +1,144 @@
+/**
+ * What the API needs from the rest of linkflow, as narrow interfaces: the lead wires the real
+ * item store, codec and Plaid client in `src/main/api.ts`; tests pass small in-memory ones.
+ */
+import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
+import type { PlaidApi } from 'plaid';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../observability/logger';
+import type { TimingPolicy } from '../workflows/types';
+
+/** The three Plaid calls the API makes (a `PlaidApi` from `createPlaidClient` satisfies it). */
+export type PlaidLinkApi = Pick<PlaidApi, 'userCreate' | 'linkTokenCreate' | 'webhookVerificationKeyGet'>;
+
+/** A Plaid user as `/user/create` returned it, kept so the call is made once per client user. */
+export interface StoredUser {
+  clientUserId: string;
+  userId: string;
+  /** Only on Plaid's legacy user API; a secret (the store encrypts it, logs redact it). */
+  userToken: string | null;
+}
+
+/** One `POST /link/sessions` that went through. */
+export interface LinkSessionRecord {
+  linkToken: string;
+  clientUserId: string;
+  userId: string;
+  /** Plaid's expiration string, verbatim, so a replay answers byte for byte the same. */
+  expiration: string;
+  /** SHA-256 hex of the normalised request body: a replayed key must carry the same request. */
+  requestFingerprint: string | null;
+}
+
+/**
+ * The slice of the item store the API calls. Shaped like `createItemStore(db, keyring)` so the
+ * real store can be passed as is.
+ */
+export interface SessionRepository {
+  getUser(clientUserId: string): Promise<StoredUser | null>;
+  upsertUser(user: { clientUserId: string; userId: string; userToken?: string | null }): Promise<void>;
+  /**
+   * Records an issued link token. Saving the same link token again is a no-op. When the
+   * idempotency key is already bound to another link token it saves nothing and throws an error
+   * carrying that session as `existing` (see `idempotencyConflictOf`): first writer wins, so two
+   * API instances racing on one key end up with one session.
+   */
+  saveLinkSession(session: {
+    linkToken: string;
+    clientUserId: string;
+    userId: string;
+    expiration: string;
+    idempotencyKey?: string | null;
+    requestFingerprint?: string | null;
+  }): Promise<void>;
+  findLinkSessionByIdempotencyKey(idempotencyKey: string): Promise<LinkSessionRecord | null>;
+  /** The sessions of one client user, newest first. */
+  listLinkSessions(
+    clientUserId: string,
+  ): Promise<Array<{ linkToken: string; createdAt: string; userId: string; expiration: string }>>;
+}
+
+/** The session that already holds an idempotency key, if `err` is the repository saying so. */
+export function idempotencyConflictOf(err: unknown): LinkSessionRecord | null {
+  if (!(err instanceof Error) || !('existing' in err)) return null;
+  const existing = (err as { existing: unknown }).existing as Partial<LinkSessionRecord> | null;
+  return existing && typeof existing.linkToken === 'string' ? (existing as LinkSessionRecord) : null;
+}
+
+/** Plaid's webhook verification key (a P-256 JWK with Plaid's timestamps, in seconds). */
+export interface WebhookVerificationKey {
+  kid: string;
+  kty: string;
+  crv: string;
+  x: string;
+  y: string;
+  alg?: string;
+  use?: string;
+  created_at?: number;
+  /** Unix seconds after which webhooks signed with this key must be rejected; null while current. */
+  expired_at: number | null;
+}
+
+/**
+ * Looks a key up by `kid`: the key, null when Plaid says there is no such key, or a throw when
+ * Plaid could not be asked (network, 5xx) — the webhook is then answered 503 so Plaid retries.
+ */
+export type WebhookKeySource = (kid: string) => Promise<WebhookVerificationKey | null>;
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface ApiConfig {
+  /** Bearer token for the session routes (and the codec routes). */
+  apiKey: string;
+  /** An extra bearer token accepted by the codec routes only (e.g. for `temporal --codec-auth`). */
+  codecToken?: string | null;
+  /** Put in `/link/token/create` as `webhook`. */
+  webhookUrl: string;
+  /** `PLAID_VERIFY_WEBHOOKS`; false only for local experiments. */
+  verifyWebhooks: boolean;
+  /** Browser origins of the Temporal UI allowed to call the codec routes (CORS). */
+  uiOrigins: string[];
+  /**
+   * Embedded default only (API on loopback, no TEMPORAL_ADDRESS): a codec request whose `Origin`
+   * is a UI origin needs no key, since the UI sends none.
+   */
+  allowUiOriginWithoutKey: boolean;
+  timing: TimingPolicy;
+  /** Defaults: 64 KiB webhook bodies, 4 MiB codec bodies, 64 KiB JSON bodies elsewhere. */
+  webhookMaxBodyBytes?: number;
+  codecMaxBodyBytes?: number;
+  jsonMaxBodyBytes?: number;
+  /** Bound on signal/query/start calls (default 5 s: well inside Plaid's 10 s webhook limit). */
+  temporalTimeoutMs?: number;
+  /** Bound on the payment-account update, which waits for the payment setup (default 30 s). */
+  updateTimeoutMs?: number;
+  /** Bound on one `/webhook_verification_key/get` call (default 3 s). */
+  plaidKeyTimeoutMs?: number;
+  /** Oldest acceptable webhook `iat` (default 300 s, Plaid's guidance). */
+  webhookMaxAgeSeconds?: number;
+}
+
+export interface TemporalDeps {
+  client: Client;
+  namespace: string;
+  taskQueue: string;
+}
+
+export interface ApiDeps {
+  temporal: TemporalDeps;
+  plaid: PlaidLinkApi;
+  sessions: SessionRepository;
+  config: ApiConfig;
+  /** Defaults to the system clock. */
+  clock?: Clock;
+  logger: Logger;
+  /** The same codec the Temporal client and worker use; served to the Temporal UI. */
+  codec: PayloadCodec;
+  /** Where the API's metrics are registered and what `/metrics` serves. */
+  metrics: Registry;
+  /** Defaults to `/webhook_verification_key/get` through `plaid`. */
+  webhookKeys?: WebhookKeySource;
+}

@@ -1,0 +1,65 @@
+/** The session routes of the contract, behind the API key. */
+import { Hono } from 'hono';
+import { readJson } from '../body';
+import { validationError } from '../errors';
+import { requireApiKey } from '../middleware/auth';
+import { limitBody } from '../middleware/bodyLimit';
+import {
+  createSessionRequestSchema,
+  idempotencyKeySchema,
+  listSessionsQuerySchema,
+  selectPaymentAccountRequestSchema,
+} from '../schemas';
+import type { SessionService } from '../sessionService';
+import type { AppEnv } from '../types';
+
+export interface SessionRoutesDeps {
+  service: SessionService;
+  apiKey: string;
+  maxBodyBytes: number;
+}
+
+export function sessionRoutes(deps: SessionRoutesDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const { service } = deps;
+  app.use('/link/sessions/*', requireApiKey(deps.apiKey), limitBody(deps.maxBodyBytes));
+
+  app.post('/link/sessions', async (c) => {
+    const rawKey = c.req.header('idempotency-key');
+    let idempotencyKey: string | null = null;
+    if (rawKey !== undefined) {
+      const parsed = idempotencyKeySchema.safeParse(rawKey);
+      if (!parsed.success) throw validationError(parsed.error, 'Idempotency-Key');
+      idempotencyKey = parsed.data;
+    }
+    const request = await readJson(c, createSessionRequestSchema);
+    const result = await service.createSession(request, idempotencyKey);
+    if (result.status === 200) c.header('Idempotent-Replayed', 'true');
+    c.var.log.info(
+      { session_id: result.body.session_id, replayed: result.status === 200 },
+      result.status === 201 ? 'link session created' : 'idempotent replay',
+    );
+    return c.json(result.body, result.status);
+  });
+
+  app.get('/link/sessions', async (c) => {
+    const parsed = listSessionsQuerySchema.safeParse(c.req.query());
+    if (!parsed.success) throw validationError(parsed.error, 'query');
+    const sessions = await service.listSessions(parsed.data.client_user_id);
+    return c.json({ sessions });
+  });
+
+  app.get('/link/sessions/:session_id', async (c) => {
+    return c.json(await service.getSession(c.req.param('session_id')));
+  });
+
+  app.post('/link/sessions/:session_id/payment-account', async (c) => {
+    const sessionId = c.req.param('session_id');
+    const { account_id } = await readJson(c, selectPaymentAccountRequestSchema);
+    const view = await service.selectPaymentAccount(sessionId, account_id);
+    c.var.log.info({ session_id: sessionId, account_id }, 'payment account selected');
+    return c.json(view);
+  });
+
+  return app;
+}

@@ -1,0 +1,168 @@
+/**
+ * `POST /webhooks/plaid`: verify, parse, and hand LINK webhooks to their session's workflow as
+ * signals. 200 only once the signal call has returned (the event is in the workflow's history) or
+ * the event is deliberately dropped (unknown or finished session, other webhook types); 503 when
+ * Temporal cannot take it now, so Plaid retries. Never starts a workflow.
+ */
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { Hono } from 'hono';
+import type { ApiMetrics } from '../../observability/metrics';
+import {
+  itemAddResultSignal,
+  linkSessionWorkflowId,
+  sessionFinishedSignal,
+} from '../../workflows/definitions';
+import type { ItemAddResultSignal, SessionFinishedSignal } from '../../workflows/types';
+import type { Clock, TemporalDeps } from '../deps';
+import { ApiError, isTemporalUnavailable, temporalUnavailable } from '../errors';
+import { isLinkToken } from '../ids';
+import { limitBody } from '../middleware/bodyLimit';
+import { itemAddResultWebhookSchema, sessionFinishedWebhookSchema, webhookEnvelopeSchema } from '../schemas';
+import type { AppEnv } from '../types';
+import { isTransientVerificationFailure, type WebhookVerifier } from '../webhookVerifier';
+
+export interface WebhookRoutesDeps {
+  temporal: TemporalDeps;
+  /** null when `PLAID_VERIFY_WEBHOOKS=false`. */
+  verifier: WebhookVerifier | null;
+  metrics: ApiMetrics;
+  clock: Clock;
+  maxBodyBytes: number;
+  temporalTimeoutMs: number;
+}
+
+type Outcome = 'delivered' | 'ignored' | 'unknown_session';
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+function malformed(message: string): ApiError {
+  return new ApiError(400, 'MALFORMED_WEBHOOK', message);
+}
+
+export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const { metrics, temporal } = deps;
+
+  async function signal(
+    linkToken: string,
+    send: (handle: ReturnType<typeof temporal.client.workflow.getHandle>) => Promise<void>,
+    name: string,
+    code: string,
+  ): Promise<Outcome> {
+    const handle = temporal.client.workflow.getHandle(linkSessionWorkflowId(linkToken));
+    const stopTimer = metrics.signalLatency.startTimer({ signal: name });
+    try {
+      await temporal.client.withDeadline(Date.now() + deps.temporalTimeoutMs, () => send(handle));
+      stopTimer();
+      return 'delivered';
+    } catch (err) {
+      // Both "never existed" and "already closed" arrive as WorkflowNotFoundError.
+      if (err instanceof WorkflowNotFoundError) return 'unknown_session';
+      metrics.webhooks.inc({ webhook_code: code, outcome: 'temporal_unavailable' });
+      if (isTemporalUnavailable(err)) throw temporalUnavailable(err);
+      throw new ApiError(503, 'SIGNAL_FAILED', err instanceof Error ? err.message : String(err), {
+        retryable: true,
+      });
+    }
+  }
+
+  app.post('/webhooks/plaid', limitBody(deps.maxBodyBytes), async (c) => {
+    const log = c.var.log;
+    const raw = new Uint8Array(await c.req.arrayBuffer());
+
+    if (deps.verifier) {
+      const result = await deps.verifier.verify(raw, c.req.header('plaid-verification'));
+      if (!result.ok) {
+        metrics.webhookVerificationFailures.inc({ reason: result.reason });
+        metrics.webhooks.inc({ webhook_code: 'unverified', outcome: 'rejected' });
+        if (isTransientVerificationFailure(result.reason)) {
+          log.error({ reason: result.reason }, 'webhook could not be verified now; asking Plaid to retry');
+          throw new ApiError(503, 'VERIFICATION_UNAVAILABLE', 'the webhook could not be verified now', {
+            retryable: true,
+          });
+        }
+        log.warn({ reason: result.reason }, 'webhook rejected: verification failed');
+        throw new ApiError(401, 'WEBHOOK_VERIFICATION_FAILED', 'Plaid-Verification did not verify');
+      }
+    }
+
+    let body: unknown;
+    try {
+      body = JSON.parse(decoder.decode(raw));
+    } catch {
+      metrics.webhooks.inc({ webhook_code: 'unparsed', outcome: 'malformed' });
+      throw malformed('the webhook body is not JSON');
+    }
+    const envelope = webhookEnvelopeSchema.safeParse(body);
+    if (!envelope.success) {
+      metrics.webhooks.inc({ webhook_code: 'unparsed', outcome: 'malformed' });
+      throw malformed('the webhook has no webhook_type/webhook_code');
+    }
+    const { webhook_type: type, webhook_code: code } = envelope.data;
+    const receivedAt = deps.clock.now().toISOString();
+
+    const finish = (outcome: Outcome, extra: Record<string, unknown> = {}) => {
+      metrics.webhooks.inc({ webhook_code: code, outcome });
+      const line = { webhook_type: type, webhook_code: code, outcome, ...extra };
+      if (outcome === 'delivered') log.info(line, 'webhook handed to its session');
+      else
+        log.info(
+          { ...line, webhook: body },
+          `webhook ${outcome === 'ignored' ? 'ignored' : 'for no open session, dropped'}`,
+        );
+      return c.json({ received: true, outcome }, 200);
+    };
+
+    if (type !== 'LINK' || (code !== 'ITEM_ADD_RESULT' && code !== 'SESSION_FINISHED'))
+      return finish('ignored');
+
+    const fail = (message: string) => {
+      metrics.webhooks.inc({ webhook_code: code, outcome: 'malformed' });
+      return malformed(message);
+    };
+
+    if (code === 'ITEM_ADD_RESULT') {
+      const parsed = itemAddResultWebhookSchema.safeParse(body);
+      if (!parsed.success) throw fail(`ITEM_ADD_RESULT: ${parsed.error.issues[0]?.path.join('.')} invalid`);
+      const w = parsed.data;
+      if (!isLinkToken(w.link_token))
+        return finish('unknown_session', { link_session_id: w.link_session_id });
+      const payload: ItemAddResultSignal = {
+        public_token: w.public_token,
+        link_session_id: w.link_session_id ?? null,
+        received_at: receivedAt,
+      };
+      const outcome = await signal(
+        w.link_token,
+        (h) => h.signal(itemAddResultSignal, payload),
+        'itemAddResult',
+        code,
+      );
+      return finish(outcome, { session_id: w.link_token, link_session_id: payload.link_session_id });
+    }
+
+    const parsed = sessionFinishedWebhookSchema.safeParse(body);
+    if (!parsed.success) throw fail(`SESSION_FINISHED: ${parsed.error.issues[0]?.path.join('.')} invalid`);
+    const w = parsed.data;
+    if (!isLinkToken(w.link_token)) return finish('unknown_session', { link_session_id: w.link_session_id });
+    const payload: SessionFinishedSignal = {
+      status: w.status,
+      link_session_id: w.link_session_id ?? null,
+      public_tokens: [...new Set([...(w.public_tokens ?? []), ...(w.public_token ? [w.public_token] : [])])],
+      received_at: receivedAt,
+    };
+    const outcome = await signal(
+      w.link_token,
+      (h) => h.signal(sessionFinishedSignal, payload),
+      'sessionFinished',
+      code,
+    );
+    return finish(outcome, {
+      session_id: w.link_token,
+      link_session_id: payload.link_session_id,
+      status: w.status,
+    });
+  });
+
+  return app;
+}

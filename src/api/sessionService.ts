@@ -1,0 +1,365 @@
+/**
+ * What the session routes do, apart from HTTP: create a session (Plaid user, link token, workflow,
+ * repository), read one or a user's list through the workflow's query, and forward the
+ * payment-account choice as an update.
+ *
+ * Creation order is chosen so that no path loses a session:
+ * 1. the Plaid user (once per client user; kept in the repository),
+ * 2. the link token,
+ * 3. the repository record (first writer wins per idempotency key),
+ * 4. the workflow, started with "use existing" on id conflicts and "reject duplicate" for closed
+ *    ones (a replay never re-runs a finished session).
+ * If 4 fails (Temporal down) the caller gets 503; replaying the same idempotency key finds the
+ * record and starts the workflow from it (same body, so the same input). A lost race on a key
+ * (two instances) costs one unused link token and nothing else: the loser stops before starting
+ * a workflow.
+ */
+import { createHash } from 'node:crypto';
+import {
+  ApplicationFailure,
+  type Client,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import type { LinkTokenCreateRequest } from 'plaid';
+import type { Logger } from '../observability/logger';
+import { classifyPlaidError } from '../plaid/errors';
+import { getSessionQuery, linkSessionWorkflowId, selectPaymentAccountUpdate } from '../workflows/definitions';
+import { ClientUserId, LinkItemCount, LinkSessionStatus, PlaidUserId } from '../workflows/searchAttributes';
+import type { LinkSessionInput, PaymentChoice, SessionView } from '../workflows/types';
+import {
+  type ApiConfig,
+  type Clock,
+  idempotencyConflictOf,
+  type LinkSessionRecord,
+  type PlaidLinkApi,
+  type SessionRepository,
+  type StoredUser,
+} from './deps';
+import { ApiError, isTemporalUnavailable, temporalUnavailable } from './errors';
+import { isLinkToken } from './ids';
+import { createKeyedLock, createSingleFlight, mapWithConcurrency } from './keyedLock';
+import type { CreateSessionRequest, CreateSessionResponse } from './schemas';
+
+export const LINK_SESSION_WORKFLOW_TYPE = 'linkSessionWorkflow';
+
+/** Failure types the workflow's `selectPaymentAccount` validator throws. */
+export const NOT_AWAITING_PAYMENT_ACCOUNT = 'NOT_AWAITING_PAYMENT_ACCOUNT';
+export const ACCOUNT_NOT_ELIGIBLE = 'ACCOUNT_NOT_ELIGIBLE';
+
+export interface SessionServiceDeps {
+  client: Client;
+  taskQueue: string;
+  plaid: PlaidLinkApi;
+  sessions: SessionRepository;
+  config: ApiConfig;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface CreateSessionResult {
+  /** 201 for a new session, 200 for a replayed idempotency key. */
+  status: 200 | 201;
+  body: CreateSessionResponse;
+}
+
+/** JSON with sorted keys, so equal requests hash equally whatever their field order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function requestFingerprint(request: CreateSessionRequest): string {
+  return createHash('sha256').update(canonicalJson(request)).digest('hex');
+}
+
+function plaidFailure(err: unknown, call: string): ApiError {
+  const info = classifyPlaidError(err);
+  return new ApiError(502, info.code, `Plaid ${call} failed: ${info.message}`, {
+    retryable: info.retryable,
+    plaid_error_type: info.type,
+    ...(info.requestId && { plaid_request_id: info.requestId }),
+  });
+}
+
+function toPaymentChoice(payment: CreateSessionRequest['payment']): PaymentChoice | null {
+  if (!payment) return null;
+  return payment as PaymentChoice;
+}
+
+/** Auth in `optional_products` when a payment choice needs it and `products` lacks it. */
+export function linkProducts(request: CreateSessionRequest): { products: string[]; optional: string[] } {
+  const products = request.products;
+  const optional = (request.optional_products ?? []).filter((p) => !products.includes(p));
+  if (request.payment && !products.includes('auth') && !optional.includes('auth')) optional.push('auth');
+  return { products, optional };
+}
+
+function responseOf(record: LinkSessionRecord): CreateSessionResponse {
+  return {
+    session_id: record.linkToken,
+    link_token: record.linkToken,
+    expiration: record.expiration,
+    user_id: record.userId,
+  };
+}
+
+export function createSessionService(deps: SessionServiceDeps) {
+  const { client, plaid, sessions, config, clock, logger } = deps;
+  const temporalMs = config.temporalTimeoutMs ?? 5000;
+  const updateMs = config.updateTimeoutMs ?? 30_000;
+  const withIdempotencyLock = createKeyedLock();
+  const userFlight = createSingleFlight<StoredUser>();
+
+  const bounded = <T>(ms: number, fn: () => Promise<T>): Promise<T> =>
+    client.withDeadline(Date.now() + ms, fn);
+
+  function rethrowTemporal(err: unknown): never {
+    if (err instanceof ApiError) throw err;
+    if (isTemporalUnavailable(err)) throw temporalUnavailable(err);
+    throw err;
+  }
+
+  async function ensureUser(clientUserId: string): Promise<StoredUser> {
+    const known = await sessions.getUser(clientUserId);
+    if (known) return known;
+    return userFlight(clientUserId, async () => {
+      let data: { user_id: string; user_token?: string };
+      try {
+        ({ data } = await plaid.userCreate({ client_user_id: clientUserId }));
+      } catch (err) {
+        throw plaidFailure(err, '/user/create');
+      }
+      const user: StoredUser = { clientUserId, userId: data.user_id, userToken: data.user_token ?? null };
+      await sessions.upsertUser(user);
+      return user;
+    });
+  }
+
+  async function startWorkflow(input: LinkSessionInput): Promise<void> {
+    try {
+      await bounded(temporalMs, () =>
+        client.workflow.start(LINK_SESSION_WORKFLOW_TYPE, {
+          taskQueue: deps.taskQueue,
+          workflowId: linkSessionWorkflowId(input.linkToken),
+          args: [input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: [
+            { key: ClientUserId, value: input.clientUserId },
+            { key: PlaidUserId, value: input.userId },
+            { key: LinkSessionStatus, value: 'waiting_for_user' },
+            { key: LinkItemCount, value: 0 },
+          ],
+          staticSummary: `Link session for ${input.clientUserId}`,
+          staticDetails: [
+            `Plaid user: ${input.userId}`,
+            `Products: ${input.products.join(', ')}`,
+            `Payment: ${input.payment ? input.payment.product : 'none'}`,
+            `Link token expires: ${input.expiration}`,
+          ].join('\n'),
+        }),
+      );
+    } catch (err) {
+      // Already ran and closed under this id: the session exists, which is all a replay needs.
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+      rethrowTemporal(err);
+    }
+  }
+
+  function workflowInput(request: CreateSessionRequest, record: LinkSessionRecord): LinkSessionInput {
+    return {
+      linkToken: record.linkToken,
+      expiration: record.expiration,
+      userId: record.userId,
+      clientUserId: request.client_user_id,
+      products: linkProducts(request).products,
+      payment: toPaymentChoice(request.payment),
+      timing: config.timing,
+      createdAt: clock.now().toISOString(),
+    };
+  }
+
+  async function replay(
+    existing: LinkSessionRecord,
+    request: CreateSessionRequest,
+    fingerprint: string,
+  ): Promise<CreateSessionResult> {
+    if (existing.requestFingerprint !== fingerprint || existing.clientUserId !== request.client_user_id) {
+      throw new ApiError(
+        409,
+        'IDEMPOTENCY_KEY_REUSED',
+        'this Idempotency-Key was used with a different request body',
+      );
+    }
+    // Normally already running; after a 503 on the first attempt this is where it starts.
+    await startWorkflow(workflowInput(request, existing));
+    return { status: 200, body: responseOf(existing) };
+  }
+
+  async function createNew(
+    request: CreateSessionRequest,
+    idempotencyKey: string | null,
+    fingerprint: string,
+  ): Promise<CreateSessionResult> {
+    const user = await ensureUser(request.client_user_id);
+    const { products, optional } = linkProducts(request);
+    const linkRequest: LinkTokenCreateRequest = {
+      client_name: request.client_name,
+      language: request.language,
+      country_codes: request.country_codes as LinkTokenCreateRequest['country_codes'],
+      user: { client_user_id: request.client_user_id },
+      products: products as LinkTokenCreateRequest['products'],
+      ...(optional.length > 0 && {
+        optional_products: optional as LinkTokenCreateRequest['optional_products'],
+      }),
+      webhook: config.webhookUrl,
+      enable_multi_item_link: true,
+      ...(request.redirect_uri && { redirect_uri: request.redirect_uri }),
+      // Plaid's Multi-Item guide: identify the user by the user_token where /user/create gave one
+      // (legacy user API), by user_id otherwise.
+      ...(user.userToken ? { user_token: user.userToken } : { user_id: user.userId }),
+    };
+    let linkToken: string;
+    let expiration: string;
+    try {
+      const { data } = await plaid.linkTokenCreate(linkRequest);
+      linkToken = data.link_token;
+      expiration = data.expiration;
+    } catch (err) {
+      throw plaidFailure(err, '/link/token/create');
+    }
+    if (!isLinkToken(linkToken)) {
+      throw new ApiError(502, 'UNEXPECTED_LINK_TOKEN', 'Plaid returned a link token of an unknown shape', {
+        retryable: false,
+      });
+    }
+    const record: LinkSessionRecord = {
+      linkToken,
+      clientUserId: request.client_user_id,
+      userId: user.userId,
+      expiration,
+      requestFingerprint: fingerprint,
+    };
+    try {
+      await sessions.saveLinkSession({ ...record, idempotencyKey });
+    } catch (err) {
+      const existing = idempotencyConflictOf(err);
+      if (!existing) throw err;
+      logger.info(
+        { session_id: existing.linkToken },
+        'lost an idempotency race; answering the stored session',
+      );
+      return replay(existing, request, fingerprint);
+    }
+    await startWorkflow(workflowInput(request, record));
+    return { status: 201, body: responseOf(record) };
+  }
+
+  async function querySession(sessionId: string): Promise<SessionView> {
+    const handle = client.workflow.getHandle(linkSessionWorkflowId(sessionId));
+    return bounded(temporalMs, () => handle.query(getSessionQuery));
+  }
+
+  async function workflowExists(sessionId: string): Promise<boolean> {
+    try {
+      await bounded(temporalMs, () => client.workflow.getHandle(linkSessionWorkflowId(sessionId)).describe());
+      return true;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      rethrowTemporal(err);
+    }
+  }
+
+  const notFound = () => new ApiError(404, 'SESSION_NOT_FOUND', 'no such session');
+
+  return {
+    async createSession(request: CreateSessionRequest, idempotencyKey: string | null) {
+      const fingerprint = requestFingerprint(request);
+      if (idempotencyKey === null) return createNew(request, null, fingerprint);
+      return withIdempotencyLock(idempotencyKey, async () => {
+        const existing = await sessions.findLinkSessionByIdempotencyKey(idempotencyKey);
+        if (existing) return replay(existing, request, fingerprint);
+        return createNew(request, idempotencyKey, fingerprint);
+      });
+    },
+
+    async getSession(sessionId: string): Promise<SessionView> {
+      if (!isLinkToken(sessionId)) throw notFound();
+      try {
+        return await querySession(sessionId);
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) throw notFound();
+        rethrowTemporal(err);
+      }
+    },
+
+    /**
+     * From the repository, not Temporal visibility: visibility is eventually consistent (a session
+     * created a moment ago may be missing from `ClientUserId = '…'` for a while), the repository
+     * is read-your-writes. Each view then comes from its workflow's query.
+     */
+    async listSessions(clientUserId: string): Promise<SessionView[]> {
+      const records = await sessions.listLinkSessions(clientUserId);
+      const views = await mapWithConcurrency(records, 8, async (record) => {
+        try {
+          return await querySession(record.linkToken);
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) {
+            logger.warn(
+              { session_id: record.linkToken },
+              'stored session has no workflow; left out of the list',
+            );
+            return null;
+          }
+          rethrowTemporal(err);
+        }
+      });
+      return views.filter((v): v is SessionView => v !== null);
+    },
+
+    async selectPaymentAccount(sessionId: string, accountId: string): Promise<SessionView> {
+      if (!isLinkToken(sessionId)) throw notFound();
+      const handle = client.workflow.getHandle(linkSessionWorkflowId(sessionId));
+      try {
+        return await bounded(updateMs, () =>
+          handle.executeUpdate(selectPaymentAccountUpdate, {
+            args: [{ account_id: accountId }],
+            // A retry after a timeout attaches to the same update instead of being refused.
+            updateId: `select-payment-account:${accountId}`,
+          }),
+        );
+      } catch (err) {
+        if (err instanceof WorkflowUpdateFailedError) {
+          const cause = err.cause;
+          if (cause instanceof ApplicationFailure && cause.type === NOT_AWAITING_PAYMENT_ACCOUNT) {
+            throw new ApiError(409, NOT_AWAITING_PAYMENT_ACCOUNT, cause.message);
+          }
+          if (cause instanceof ApplicationFailure && cause.type === ACCOUNT_NOT_ELIGIBLE) {
+            throw new ApiError(422, ACCOUNT_NOT_ELIGIBLE, cause.message);
+          }
+          throw new ApiError(500, 'PAYMENT_ACCOUNT_UPDATE_FAILED', cause?.message ?? err.message, {
+            ...(cause instanceof ApplicationFailure && cause.type && { failure_type: cause.type }),
+          });
+        }
+        if (err instanceof WorkflowNotFoundError) {
+          // Closed sessions answer "not found" to updates too: tell them apart from unknown ids.
+          if (await workflowExists(sessionId)) {
+            throw new ApiError(409, NOT_AWAITING_PAYMENT_ACCOUNT, 'the session has finished');
+          }
+          throw notFound();
+        }
+        rethrowTemporal(err);
+      }
+    },
+  };
+}
+
+export type SessionService = ReturnType<typeof createSessionService>;

@@ -1,0 +1,176 @@
+/**
+ * Verifies Plaid's `Plaid-Verification` header the way Plaid documents it:
+ *
+ * 1. the header is a compact JWS whose protected header says `alg: ES256` (anything else —
+ *    `none`, HS256, RS256 — is refused before any key is looked at, so no algorithm confusion);
+ * 2. the key is Plaid's verification key for the header's `kid`, fetched from
+ *    `/webhook_verification_key/get` and cached by kid (concurrent look-ups of one kid share one
+ *    fetch; failures are not cached; a key whose `expired_at` has passed is refused);
+ * 3. the signature checks out, `iat` is at most `maxAgeSeconds` old and not in the future beyond
+ *    a small skew;
+ * 4. `request_body_sha256` equals the SHA-256 (hex) of the exact bytes received, compared in
+ *    constant time. Re-serialised JSON would not match: the raw body is what counts.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { type CryptoKey, decodeProtectedHeader, errors, importJWK, type JWTPayload, jwtVerify } from 'jose';
+import type { WebhookKeySource, WebhookVerificationKey } from './deps';
+
+export type VerificationFailureReason =
+  | 'missing_header'
+  | 'malformed_jwt'
+  | 'unsupported_alg'
+  | 'missing_kid'
+  | 'unknown_kid'
+  | 'unusable_key'
+  | 'key_expired'
+  /** Plaid could not be asked for the key: the caller should answer 503 so Plaid retries. */
+  | 'key_unavailable'
+  | 'bad_signature'
+  | 'invalid_claims'
+  | 'stale'
+  | 'issued_in_future'
+  | 'body_mismatch';
+
+export type VerificationResult = { ok: true } | { ok: false; reason: VerificationFailureReason };
+
+export interface WebhookVerifierOptions {
+  fetchKey: WebhookKeySource;
+  now?: () => Date;
+  /** Oldest acceptable `iat`, in seconds (Plaid: 5 minutes). */
+  maxAgeSeconds?: number;
+  /** How far in the future `iat` may be (clock skew), in seconds. */
+  clockSkewSeconds?: number;
+  /**
+   * A current key (no `expired_at`) is fetched again after this long, to learn whether Plaid has
+   * expired it since; if that fetch fails the cached copy keeps serving.
+   */
+  keyRefreshSeconds?: number;
+}
+
+export interface WebhookVerifier {
+  verify(rawBody: Uint8Array, header: string | undefined): Promise<VerificationResult>;
+}
+
+interface CachedKey {
+  key: CryptoKey | Uint8Array;
+  expiredAt: number | null;
+  fetchedAtMs: number;
+}
+
+class UnusableKeyError extends Error {}
+
+const MAX_HEADER_LENGTH = 8192;
+const KID_PATTERN = /^[\w.:-]{1,256}$/;
+
+async function importPlaidKey(jwk: WebhookVerificationKey): Promise<CryptoKey | Uint8Array> {
+  if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || (jwk.alg !== undefined && jwk.alg !== 'ES256')) {
+    throw new UnusableKeyError(`not an ES256 key (kty ${jwk.kty}, crv ${jwk.crv}, alg ${jwk.alg})`);
+  }
+  try {
+    return await importJWK({ kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }, 'ES256');
+  } catch (err) {
+    throw new UnusableKeyError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+export function createWebhookVerifier(opts: WebhookVerifierOptions): WebhookVerifier {
+  const now = opts.now ?? (() => new Date());
+  const maxAge = opts.maxAgeSeconds ?? 300;
+  const skew = opts.clockSkewSeconds ?? 30;
+  const refreshMs = (opts.keyRefreshSeconds ?? 3600) * 1000;
+  const cache = new Map<string, CachedKey>();
+  const inflight = new Map<string, Promise<CachedKey | null>>();
+
+  async function getKey(kid: string): Promise<CachedKey | null> {
+    const cached = cache.get(kid);
+    const nowMs = now().getTime();
+    if (cached && (cached.expiredAt !== null || nowMs - cached.fetchedAtMs < refreshMs)) return cached;
+    let flight = inflight.get(kid);
+    if (!flight) {
+      flight = (async () => {
+        const jwk = await opts.fetchKey(kid);
+        if (!jwk || jwk.kid !== kid) {
+          cache.delete(kid);
+          return null;
+        }
+        const entry: CachedKey = {
+          key: await importPlaidKey(jwk),
+          expiredAt: jwk.expired_at ?? null,
+          fetchedAtMs: nowMs,
+        };
+        cache.set(kid, entry);
+        return entry;
+      })().finally(() => inflight.delete(kid));
+      inflight.set(kid, flight);
+    }
+    try {
+      return await flight;
+    } catch (err) {
+      // Plaid unreachable while refreshing a key we already trust: keep using it.
+      if (cached && !(err instanceof UnusableKeyError)) return cached;
+      throw err;
+    }
+  }
+
+  const fail = (reason: VerificationFailureReason): VerificationResult => ({ ok: false, reason });
+
+  return {
+    async verify(rawBody, header) {
+      if (header === undefined || header === '') return fail('missing_header');
+      if (header.length > MAX_HEADER_LENGTH || header.split('.').length !== 3) return fail('malformed_jwt');
+      let protectedHeader: ReturnType<typeof decodeProtectedHeader>;
+      try {
+        protectedHeader = decodeProtectedHeader(header);
+      } catch {
+        return fail('malformed_jwt');
+      }
+      if (protectedHeader.alg !== 'ES256') return fail('unsupported_alg');
+      const kid = protectedHeader.kid;
+      if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) return fail('missing_kid');
+
+      let entry: CachedKey | null;
+      try {
+        entry = await getKey(kid);
+      } catch (err) {
+        return fail(err instanceof UnusableKeyError ? 'unusable_key' : 'key_unavailable');
+      }
+      if (!entry) return fail('unknown_kid');
+      const current = now();
+      const nowSeconds = current.getTime() / 1000;
+      if (entry.expiredAt !== null && entry.expiredAt <= nowSeconds) return fail('key_expired');
+
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(header, entry.key, {
+          algorithms: ['ES256'],
+          currentDate: current,
+          clockTolerance: skew,
+        }));
+      } catch (err) {
+        if (err instanceof errors.JWSSignatureVerificationFailed) return fail('bad_signature');
+        if (err instanceof errors.JWTClaimValidationFailed || err instanceof errors.JWTExpired) {
+          return fail('invalid_claims');
+        }
+        return fail('malformed_jwt');
+      }
+
+      const iat = payload.iat;
+      if (typeof iat !== 'number' || !Number.isFinite(iat)) return fail('invalid_claims');
+      if (nowSeconds - iat > maxAge) return fail('stale');
+      if (iat - nowSeconds > skew) return fail('issued_in_future');
+
+      const claimed = payload.request_body_sha256;
+      if (typeof claimed !== 'string') return fail('invalid_claims');
+      const actual = Buffer.from(createHash('sha256').update(rawBody).digest('hex'), 'utf8');
+      const expected = Buffer.from(claimed, 'utf8');
+      if (actual.length !== expected.length || !timingSafeEqual(actual, expected))
+        return fail('body_mismatch');
+      return { ok: true };
+    },
+  };
+}
+
+/** Whether a failure means "could not check now" (answer 503) rather than "not genuine" (401). */
+export function isTransientVerificationFailure(reason: VerificationFailureReason): boolean {
+  return reason === 'key_unavailable';
+}

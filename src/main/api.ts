@@ -1,0 +1,70 @@
+/**
+ * `npm run api`: the HTTP API as a production process, configured by env (see CONTRACT.md).
+ * Needs TEMPORAL_ADDRESS (or a TEMPORAL_* profile), DATABASE_URL and the secrets, like the worker;
+ * `npm start` runs everything embedded instead.
+ *
+ * Extra variables read here until they join src/config/env.ts: LINKFLOW_UI_ORIGINS (comma-separated
+ * Temporal UI origins for the codec server's CORS) and LINKFLOW_CODEC_TOKEN (a bearer token for
+ * the codec routes only, e.g. for `temporal --codec-auth`).
+ */
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createApp } from '../api/app';
+import { apiConfigFromEnv } from '../api/config';
+import { serveApp } from '../api/server';
+import { ConfigError, loadEnv } from '../config/env';
+import { createLogger } from '../observability/logger';
+import { connectClient } from '../temporal/connection';
+import { openServices } from './services';
+
+const logger = createLogger({ name: 'linkflow-api' });
+
+try {
+  const env = loadEnv();
+  if (!env.DATABASE_URL) {
+    throw new ConfigError(
+      'Invalid configuration:\n  DATABASE_URL: required by `npm run api` (PGlite is single-process; `npm start` runs everything embedded)',
+    );
+  }
+  const services = await openServices(env, { allowDevSecrets: false });
+  const client = await connectClient(
+    { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE },
+    services.codec,
+  );
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics, prefix: 'linkflow_api_' });
+  const app = createApp({
+    temporal: { client, namespace: client.options.namespace, taskQueue: env.TEMPORAL_TASK_QUEUE },
+    plaid: services.plaid,
+    sessions: services.store,
+    config: apiConfigFromEnv(env, {
+      apiKey: services.apiKey,
+      uiOrigins: (process.env.LINKFLOW_UI_ORIGINS ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+      codecToken: process.env.LINKFLOW_CODEC_TOKEN || null,
+    }),
+    logger,
+    codec: services.codec,
+    metrics,
+  });
+  const server = await serveApp(app, { hostname: env.HOST, port: env.PORT });
+  logger.info({ url: server.url, task_queue: env.TEMPORAL_TASK_QUEUE }, `linkflow API on ${server.url}`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    await server.close().catch((err) => logger.error({ err }, 'closing the HTTP server failed'));
+    await client.connection.close().catch(() => undefined);
+    await services.close().catch(() => undefined);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop(signal));
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  throw err;
+}

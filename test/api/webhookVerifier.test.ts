@@ -1,0 +1,215 @@
+import { createHash } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { describe, expect, it, vi } from 'vitest';
+import type { WebhookVerificationKey } from '../../src/api/deps';
+import { createWebhookVerifier } from '../../src/api/webhookVerifier';
+
+const NOW = new Date('2026-03-01T12:00:00Z');
+const nowSeconds = NOW.getTime() / 1000;
+const enc = new TextEncoder();
+const body = enc.encode(JSON.stringify({ webhook_type: 'LINK', webhook_code: 'ITEM_ADD_RESULT' }, null, 2));
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+
+async function makeKey(kid = 'kid-1', expiredAt: number | null = null) {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const jwk = await exportJWK(publicKey);
+  const key: WebhookVerificationKey = {
+    kid,
+    kty: 'EC',
+    crv: 'P-256',
+    x: jwk.x as string,
+    y: jwk.y as string,
+    alg: 'ES256',
+    use: 'sig',
+    created_at: nowSeconds - 86_400,
+    expired_at: expiredAt,
+  };
+  return { privateKey, key, jwk };
+}
+
+async function sign(
+  privateKey: Awaited<ReturnType<typeof makeKey>>['privateKey'],
+  opts: { kid?: string; iat?: number; hash?: string } = {},
+) {
+  return new SignJWT({ request_body_sha256: opts.hash ?? sha(body) })
+    .setProtectedHeader({ alg: 'ES256', kid: opts.kid ?? 'kid-1', typ: 'JWT' })
+    .setIssuedAt(opts.iat ?? nowSeconds)
+    .sign(privateKey);
+}
+
+async function setup(expiredAt: number | null = null) {
+  const { privateKey, key, jwk } = await makeKey('kid-1', expiredAt);
+  const fetchKey = vi.fn(async (kid: string) => (kid === key.kid ? key : null));
+  let now = NOW;
+  const verifier = createWebhookVerifier({ fetchKey, now: () => now, maxAgeSeconds: 300 });
+  return { privateKey, key, jwk, fetchKey, verifier, setNow: (d: Date) => (now = d) };
+}
+
+describe('webhook verifier', () => {
+  it('accepts a genuine webhook', async () => {
+    const { privateKey, verifier } = await setup();
+    expect(await verifier.verify(body, await sign(privateKey))).toEqual({ ok: true });
+  });
+
+  it('refuses a missing or empty header', async () => {
+    const { verifier, fetchKey } = await setup();
+    expect(await verifier.verify(body, undefined)).toEqual({ ok: false, reason: 'missing_header' });
+    expect(await verifier.verify(body, '')).toEqual({ ok: false, reason: 'missing_header' });
+    expect(fetchKey).not.toHaveBeenCalled();
+  });
+
+  it('refuses malformed tokens without fetching a key', async () => {
+    const { verifier, fetchKey } = await setup();
+    for (const header of ['garbage', 'a.b.c', 'a.b', `${b64url({ alg: 'ES256' })}.e30`, 'x'.repeat(10_000)]) {
+      expect(await verifier.verify(body, header)).toEqual({ ok: false, reason: 'malformed_jwt' });
+    }
+    expect(fetchKey).not.toHaveBeenCalled();
+  });
+
+  it('refuses alg none and HS256 (even keyed with the public key) before any key lookup', async () => {
+    const { verifier, fetchKey, jwk } = await setup();
+    const none = `${b64url({ alg: 'none', kid: 'kid-1' })}.${b64url({ iat: nowSeconds, request_body_sha256: sha(body) })}.`;
+    expect(await verifier.verify(body, none)).toEqual({ ok: false, reason: 'unsupported_alg' });
+    const hs = await new SignJWT({ request_body_sha256: sha(body) })
+      .setProtectedHeader({ alg: 'HS256', kid: 'kid-1' })
+      .setIssuedAt(nowSeconds)
+      .sign(enc.encode(JSON.stringify(jwk)));
+    expect(await verifier.verify(body, hs)).toEqual({ ok: false, reason: 'unsupported_alg' });
+    expect(fetchKey).not.toHaveBeenCalled();
+  });
+
+  it('refuses a token without kid, and an unknown kid', async () => {
+    const { privateKey, verifier } = await setup();
+    const noKid = await new SignJWT({ request_body_sha256: sha(body) })
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuedAt(nowSeconds)
+      .sign(privateKey);
+    expect(await verifier.verify(body, noKid)).toEqual({ ok: false, reason: 'missing_kid' });
+    expect(await verifier.verify(body, await sign(privateKey, { kid: 'kid-unknown' }))).toEqual({
+      ok: false,
+      reason: 'unknown_kid',
+    });
+  });
+
+  it('refuses a signature by another key under a known kid', async () => {
+    const { verifier } = await setup();
+    const other = await makeKey();
+    expect(await verifier.verify(body, await sign(other.privateKey))).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
+  });
+
+  it('refuses a key whose expired_at has passed, and accepts it while expired_at is ahead', async () => {
+    const expired = await setup(nowSeconds - 1);
+    expect(await expired.verifier.verify(body, await sign(expired.privateKey))).toEqual({
+      ok: false,
+      reason: 'key_expired',
+    });
+    const expiring = await setup(nowSeconds + 600);
+    expect(await expiring.verifier.verify(body, await sign(expiring.privateKey))).toEqual({ ok: true });
+  });
+
+  it('checks iat: 5 minutes is fine, 6 minutes is stale, 2 minutes ahead is refused', async () => {
+    const { privateKey, verifier } = await setup();
+    expect(await verifier.verify(body, await sign(privateKey, { iat: nowSeconds - 299 }))).toEqual({
+      ok: true,
+    });
+    expect(await verifier.verify(body, await sign(privateKey, { iat: nowSeconds - 360 }))).toEqual({
+      ok: false,
+      reason: 'stale',
+    });
+    expect(await verifier.verify(body, await sign(privateKey, { iat: nowSeconds + 120 }))).toEqual({
+      ok: false,
+      reason: 'issued_in_future',
+    });
+    expect(await verifier.verify(body, await sign(privateKey, { iat: nowSeconds + 5 }))).toEqual({
+      ok: true,
+    });
+  });
+
+  it('compares the hash of the exact bytes', async () => {
+    const { privateKey, verifier } = await setup();
+    const header = await sign(privateKey);
+    const changed = new Uint8Array(body);
+    changed[changed.length - 2] = (changed[changed.length - 2] as number) ^ 1;
+    expect(await verifier.verify(changed, header)).toEqual({ ok: false, reason: 'body_mismatch' });
+    const reindented = enc.encode(JSON.stringify(JSON.parse(new TextDecoder().decode(body))));
+    expect(await verifier.verify(reindented, header)).toEqual({ ok: false, reason: 'body_mismatch' });
+    const noHash = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'kid-1' })
+      .setIssuedAt(nowSeconds)
+      .sign(privateKey);
+    expect(await verifier.verify(body, noHash)).toEqual({ ok: false, reason: 'invalid_claims' });
+  });
+
+  it('fetches a kid once for concurrent webhooks (single flight) and caches it', async () => {
+    const { privateKey, key } = await makeKey();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const fetchKey = vi.fn(async () => {
+      await gate;
+      return key;
+    });
+    const verifier = createWebhookVerifier({ fetchKey, now: () => NOW });
+    const header = await sign(privateKey);
+    const pending = Array.from({ length: 10 }, () => verifier.verify(body, header));
+    release();
+    expect(await Promise.all(pending)).toEqual(Array.from({ length: 10 }, () => ({ ok: true })));
+    expect(await verifier.verify(body, header)).toEqual({ ok: true });
+    expect(fetchKey).toHaveBeenCalledTimes(1);
+  });
+
+  it('does not cache failures: a failed fetch answers key_unavailable, the next one fetches again', async () => {
+    const { privateKey, key } = await makeKey();
+    const fetchKey = vi
+      .fn<(kid: string) => Promise<WebhookVerificationKey | null>>()
+      .mockRejectedValueOnce(new Error('ECONNREFUSED'))
+      .mockResolvedValueOnce(null)
+      .mockResolvedValue(key);
+    const verifier = createWebhookVerifier({ fetchKey, now: () => NOW });
+    const header = await sign(privateKey);
+    expect(await verifier.verify(body, header)).toEqual({ ok: false, reason: 'key_unavailable' });
+    expect(await verifier.verify(body, header)).toEqual({ ok: false, reason: 'unknown_kid' });
+    expect(await verifier.verify(body, header)).toEqual({ ok: true });
+    expect(fetchKey).toHaveBeenCalledTimes(3);
+  });
+
+  it('re-fetches a current key after the refresh period, learns its expiry, and survives an outage meanwhile', async () => {
+    const { privateKey, key } = await makeKey();
+    let now = NOW;
+    const fetchKey = vi
+      .fn<(kid: string) => Promise<WebhookVerificationKey | null>>()
+      .mockResolvedValueOnce(key)
+      .mockRejectedValueOnce(new Error('Plaid down'))
+      .mockResolvedValue({ ...key, expired_at: nowSeconds + 7000 });
+    const verifier = createWebhookVerifier({ fetchKey, now: () => now, keyRefreshSeconds: 3600 });
+    expect(await verifier.verify(body, await sign(privateKey))).toEqual({ ok: true });
+    now = new Date(NOW.getTime() + 3601_000);
+    const later = Math.floor(now.getTime() / 1000);
+    // Refresh fails: the trusted copy keeps serving.
+    expect(await verifier.verify(body, await sign(privateKey, { iat: later }))).toEqual({ ok: true });
+    // Refresh succeeds and says the key expired a moment ago.
+    now = new Date((nowSeconds + 7001) * 1000);
+    expect(await verifier.verify(body, await sign(privateKey, { iat: nowSeconds + 7001 }))).toEqual({
+      ok: false,
+      reason: 'key_expired',
+    });
+    expect(fetchKey).toHaveBeenCalledTimes(3);
+  });
+
+  it('refuses a key that is not a P-256 key', async () => {
+    const { privateKey, key } = await makeKey();
+    const verifier = createWebhookVerifier({
+      fetchKey: async () => ({ ...key, crv: 'P-384' }),
+      now: () => NOW,
+    });
+    expect(await verifier.verify(body, await sign(privateKey))).toEqual({
+      ok: false,
+      reason: 'unusable_key',
+    });
+  });
+});
