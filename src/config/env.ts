@@ -49,6 +49,31 @@ export const envSchema = z.object({
     .string()
     .refine((v) => Buffer.from(v, 'base64').length === 32, 'a base64-encoded 32-byte key')
     .optional(),
+  LINKFLOW_PREVIOUS_ENCRYPTION_KEYS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (keys) => keys.every((k) => Buffer.from(k, 'base64').length === 32),
+      'comma-separated base64 32-byte keys',
+    ),
+  LINKFLOW_UI_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    ),
+  LINKFLOW_CODEC_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  LINKFLOW_WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  PLAID_EMULATOR_USER_API: z.enum(['new', 'legacy']).default('new'),
   LINKFLOW_POLL_AFTER: duration('5m'),
   LINKFLOW_POLL_EVERY: duration('1m'),
   LINKFLOW_RESULTS_WINDOW: duration('6h'),

@@ -3,9 +3,6 @@
  * Needs TEMPORAL_ADDRESS (or a TEMPORAL_* profile), DATABASE_URL and the secrets, like the worker;
  * `npm start` runs everything embedded instead.
  *
- * Extra variables read here until they join src/config/env.ts: LINKFLOW_UI_ORIGINS (comma-separated
- * Temporal UI origins for the codec server's CORS) and LINKFLOW_CODEC_TOKEN (a bearer token for
- * the codec routes only, e.g. for `temporal --codec-auth`).
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from '../api/app';
@@ -38,11 +35,8 @@ try {
     sessions: services.store,
     config: apiConfigFromEnv(env, {
       apiKey: services.apiKey,
-      uiOrigins: (process.env.LINKFLOW_UI_ORIGINS ?? '')
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-      codecToken: process.env.LINKFLOW_CODEC_TOKEN || null,
+      uiOrigins: env.LINKFLOW_UI_ORIGINS,
+      codecToken: env.LINKFLOW_CODEC_TOKEN ?? null,
     }),
     logger,
     codec: services.codec,

@@ -64,8 +64,7 @@ export async function openServices(
     );
   }
   const secrets = await resolveSecrets(env, dataDir, opts);
-  const previousKeys = (process.env.LINKFLOW_PREVIOUS_ENCRYPTION_KEYS ?? '').split(',').filter(Boolean);
-  const keyring = createKeyring(secrets.encryptionKey, previousKeys);
+  const keyring = createKeyring(secrets.encryptionKey, env.LINKFLOW_PREVIOUS_ENCRYPTION_KEYS);
   const databaseUrl = opts.databaseUrl ?? env.DATABASE_URL;
   const db = await openDatabase(databaseUrl ? { databaseUrl } : { dataDir: join(dataDir, 'pglite') });
   const baseUrl = plaidBaseUrl(env);

@@ -87,7 +87,7 @@ async function main() {
     const emulator = await startEmulator({
       port: env.PLAID_EMULATOR_PORT,
       stateFile: join(services.dataDir, 'emulator-state.json'),
-      ...(process.env.PLAID_EMULATOR_USER_API === 'legacy' && { userApi: 'legacy' as const }),
+      userApi: env.PLAID_EMULATOR_USER_API,
       log: (msg, meta) => logger.debug(meta ?? {}, msg),
     });
     stops.unshift({ name: 'Plaid emulator', stop: () => emulator.close() });

@@ -20,6 +20,8 @@ export async function startLinkSession(
     return await client.workflow.start<typeof linkSessionWorkflow>('linkSessionWorkflow', {
       workflowId,
       taskQueue: opts.taskQueue,
+      // A closed session is never started again under the same link token.
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
       args: [input],
       typedSearchAttributes: [
         { key: LinkSessionStatus, value: 'waiting_for_user' },
