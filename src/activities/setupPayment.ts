@@ -54,7 +54,9 @@ export async function setupPayment(
         type: choice.type === 'credit' ? TransferType.Credit : TransferType.Debit,
         network: choice.network === 'same-day-ach' ? TransferNetwork.SameDayAch : TransferNetwork.Ach,
         amount: choice.amount,
-        ach_class: ACHClass.Ppd,
+        // Plaid accepts ccd/tel/web for debits and ccd/ppd for credits; a consumer authorising
+        // online is WEB, a payout to a consumer is PPD.
+        ach_class: choice.type === 'credit' ? ACHClass.Ppd : ACHClass.Web,
         user: { legal_name: choice.legal_name },
         // One authorization per session, however often Temporal retries this activity.
         idempotency_key: createHash('sha256')

@@ -46,8 +46,9 @@ export const paymentChoiceSchema = z
       amount: z
         .string()
         .regex(/^(?!0+\.00$)\d{1,9}\.\d{2}$/, { message: 'a positive decimal amount such as "12.34"' }),
-      type: z.enum(['debit', 'credit']),
-      network: z.enum(['ach', 'same-day-ach']),
+      // A lender pulling a repayment is the common case: debit over standard ACH.
+      type: z.enum(['debit', 'credit']).default('debit'),
+      network: z.enum(['ach', 'same-day-ach']).default('ach'),
       legal_name: text(128),
     }),
   ])

@@ -4,14 +4,20 @@
  * LINK webhooks reach the workflow through a minimal relay (the API's verified route is tested in
  * test/api and end to end); a test may also deliver them through the real API instead.
  */
+import { randomInt } from 'node:crypto';
 import { serve } from '@hono/node-server';
 import { Client } from '@temporalio/client';
 import type { Worker, WorkflowBundle } from '@temporalio/worker';
 import { Hono } from 'hono';
 import type { PlaidApi } from 'plaid';
+import { Registry } from 'prom-client';
 import { createActivities } from '../../src/activities';
+import { createApp } from '../../src/api/app';
+import type { ApiConfig } from '../../src/api/deps';
+import { serveApp } from '../../src/api/server';
 import { createKeyring, generateKeyBase64, type Keyring } from '../../src/crypto';
 import { startEmulator } from '../../src/emulator';
+import { createLogger } from '../../src/observability/logger';
 import { createPlaidClient } from '../../src/plaid/client';
 import { createItemStore, type Db, type ItemStore, openDatabase } from '../../src/store';
 import { createEncryptionCodec } from '../../src/temporal/codec';
@@ -45,6 +51,7 @@ export interface Stack {
   taskQueue: string;
   worker: Worker;
   webhookUrl: string;
+  api?: StackApi;
   createSession(
     opts?: SessionOptions,
   ): Promise<{ linkToken: string; handle: LinkSessionHandle; userId: string }>;
@@ -64,6 +71,20 @@ export interface SessionOptions {
 export interface StackOptions {
   /** Wrap the real activities (fault injection around the store, counting). */
   wrapActivities?: (activities: LinkSessionActivities) => LinkSessionActivities;
+  /** Deliver webhooks to the real API (verified) instead of the relay, and serve the API. */
+  viaApi?: boolean;
+}
+
+export interface StackApi {
+  url: string;
+  apiKey: string;
+  /** JSON request to the API with the bearer key. */
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any }>;
 }
 
 export async function startStack(
@@ -71,7 +92,12 @@ export async function startStack(
   bundle: WorkflowBundle,
   opts: StackOptions = {},
 ): Promise<Stack> {
-  const emu = await startEmulator({ port: 0, seed: 7, webhookRetryDelaysMs: [50, 100, 200, 400] });
+  // A fresh seed per stack: stacks share one Temporal namespace, so link tokens must not repeat.
+  const emu = await startEmulator({
+    port: 0,
+    seed: randomInt(2 ** 31),
+    webhookRetryDelaysMs: [50, 100, 200, 400],
+  });
   const db = await openDatabase({});
   const keyring = createKeyring(generateKeyBase64());
   const store = createItemStore(db, keyring);
@@ -94,36 +120,78 @@ export async function startStack(
   });
   const running = worker.run();
 
-  // Minimal relay: LINK webhooks become signals (no verification; the API's route does that).
-  const relay = new Hono().post('/webhooks/plaid', async (c) => {
-    const body = (await c.req.json()) as Record<string, unknown>;
-    const handle = client.workflow.getHandle(linkSessionWorkflowId(String(body.link_token)));
-    const received_at = new Date().toISOString();
-    try {
-      if (body.webhook_code === 'ITEM_ADD_RESULT') {
-        await handle.signal(itemAddResultSignal, {
-          public_token: String(body.public_token),
-          link_session_id: (body.link_session_id as string) ?? null,
-          received_at,
+  let webhookUrl: string;
+  let api: StackApi | undefined;
+  let closeHttp: () => Promise<void>;
+  if (opts.viaApi) {
+    const apiKey = 'test-api-key-0123456789abcdef';
+    const config: ApiConfig = {
+      apiKey,
+      webhookUrl: 'http://127.0.0.1:0/webhooks/plaid', // set below, once the port is known
+      verifyWebhooks: true,
+      uiOrigins: [],
+      allowUiOriginWithoutKey: false,
+      timing: TEST_TIMING,
+    };
+    const app = createApp({
+      temporal: { client, namespace: t.namespace, taskQueue },
+      plaid,
+      sessions: store,
+      config,
+      logger: createLogger({ level: 'warn' }),
+      codec,
+      metrics: new Registry(),
+    });
+    const served = await serveApp(app, { hostname: '127.0.0.1', port: 0 });
+    webhookUrl = `${served.url}/webhooks/plaid`;
+    config.webhookUrl = webhookUrl; // what the API puts into /link/token/create
+    api = {
+      url: served.url,
+      apiKey,
+      async call(method, path, body, headers = {}) {
+        const res = await fetch(`${served.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', ...headers },
+          ...(body !== undefined && { body: JSON.stringify(body) }),
         });
-      } else if (body.webhook_code === 'SESSION_FINISHED') {
-        await handle.signal(sessionFinishedSignal, {
-          status: String(body.status).toUpperCase() === 'EXITED' ? 'EXITED' : 'SUCCESS',
-          link_session_id: (body.link_session_id as string) ?? null,
-          public_tokens: (body.public_tokens as string[]) ?? [],
-          received_at,
-        });
+        const text = await res.text();
+        return { status: res.status, body: text ? JSON.parse(text) : null };
+      },
+    };
+    closeHttp = () => served.close();
+  } else {
+    // Minimal relay: LINK webhooks become signals (no verification; the API's route does that).
+    const relay = new Hono().post('/webhooks/plaid', async (c) => {
+      const body = (await c.req.json()) as Record<string, unknown>;
+      const handle = client.workflow.getHandle(linkSessionWorkflowId(String(body.link_token)));
+      const received_at = new Date().toISOString();
+      try {
+        if (body.webhook_code === 'ITEM_ADD_RESULT') {
+          await handle.signal(itemAddResultSignal, {
+            public_token: String(body.public_token),
+            link_session_id: (body.link_session_id as string) ?? null,
+            received_at,
+          });
+        } else if (body.webhook_code === 'SESSION_FINISHED') {
+          await handle.signal(sessionFinishedSignal, {
+            status: String(body.status).toUpperCase() === 'EXITED' ? 'EXITED' : 'SUCCESS',
+            link_session_id: (body.link_session_id as string) ?? null,
+            public_tokens: (body.public_tokens as string[]) ?? [],
+            received_at,
+          });
+        }
+      } catch {
+        // A finished session: acknowledged, like the API does.
       }
-    } catch {
-      // A finished session: acknowledged, like the API does.
-    }
-    return c.json({ ok: true });
-  });
-  const relayServer = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: relay.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-  });
-  const address = relayServer.address();
-  const webhookUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/webhooks/plaid`;
+      return c.json({ ok: true });
+    });
+    const relayServer = await new Promise<ReturnType<typeof serve>>((resolve) => {
+      const s = serve({ fetch: relay.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    });
+    const address = relayServer.address();
+    webhookUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/webhooks/plaid`;
+    closeHttp = () => new Promise((resolve) => relayServer.close(() => resolve()));
+  }
 
   let users = 0;
   const stack: Stack = {
@@ -136,6 +204,7 @@ export async function startStack(
     taskQueue,
     worker,
     webhookUrl,
+    ...(api && { api }),
     async createSession(s = {}) {
       const clientUserId = s.clientUserId ?? `user-${taskQueue}-${++users}`;
       const { data: user } = await plaid.userCreate({ client_user_id: clientUserId });
@@ -181,7 +250,7 @@ export async function startStack(
     async close() {
       worker.shutdown();
       await running;
-      await new Promise((resolve) => relayServer.close(resolve));
+      await closeHttp();
       await emu.close();
       await db.close();
     },

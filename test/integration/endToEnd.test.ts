@@ -1,0 +1,130 @@
+/**
+ * End to end over real HTTP: sessions created through the API, the emulator delivering signed
+ * webhooks to the API, which verifies them and signals the workflow on the real dev server.
+ */
+import type { WorkflowBundle } from '@temporalio/worker';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { linkSessionWorkflowId } from '../../src/workflows/definitions';
+import type { SessionView } from '../../src/workflows/types';
+import { type Stack, startStack } from '../helpers/stack';
+import { connectToTestServer, linkSessionBundle, type TemporalTestContext } from '../helpers/temporal';
+
+interface EmulatorState {
+  exchanges: Record<string, number>;
+  webhooks: Array<{ webhook_code: string; link_token: string; attempts: number; delivered: boolean }>;
+}
+
+let t: TemporalTestContext;
+let bundle: WorkflowBundle;
+let stack: Stack;
+
+beforeAll(async () => {
+  t = await connectToTestServer();
+  bundle = await linkSessionBundle();
+});
+afterAll(async () => {
+  await t?.close();
+});
+afterEach(async () => {
+  await stack?.close();
+});
+
+async function api() {
+  stack = await startStack(t, bundle, { viaApi: true });
+  if (!stack.api) throw new Error('stack without API');
+  return stack.api;
+}
+
+async function sessionView(linkToken: string): Promise<SessionView> {
+  const res = await stack.api?.call('GET', `/link/sessions/${linkToken}`);
+  if (res?.status !== 200) throw new Error(`GET session -> ${res?.status}`);
+  return res.body as SessionView;
+}
+
+async function untilStatus(linkToken: string, status: SessionView['status']): Promise<SessionView> {
+  await expect
+    .poll(async () => (await sessionView(linkToken)).status, { timeout: 30_000, interval: 100 })
+    .toBe(status);
+  return sessionView(linkToken);
+}
+
+describe('end to end over HTTP', () => {
+  it('a three-Item session completes through verified webhooks, the API and the workflow', async () => {
+    const a = await api();
+    const created = await a.call('POST', '/link/sessions', {
+      client_user_id: 'e2e-user-1',
+      products: ['transactions'],
+      payment: { product: 'transfer', amount: '25.00', legal_name: 'Ada Lovelace' },
+    });
+    expect(created.status).toBe(201);
+    const linkToken = created.body.link_token as string;
+    expect(created.body.session_id).toBe(linkToken);
+
+    await stack.emulator('/__emulator/link/complete', { link_token: linkToken });
+    const awaiting = await untilStatus(linkToken, 'awaiting_payment_account');
+    expect(awaiting.items.filter((i) => i.status === 'exchanged')).toHaveLength(3);
+    expect(awaiting.polling.active).toBe(false);
+
+    const state = (await stack.emulator('/__emulator/state')) as EmulatorState;
+    const mine = state.webhooks.filter((w) => w.link_token === linkToken);
+    expect(mine.map((w) => w.webhook_code).sort()).toEqual([
+      'ITEM_ADD_RESULT',
+      'ITEM_ADD_RESULT',
+      'ITEM_ADD_RESULT',
+      'SESSION_FINISHED',
+    ]);
+    expect(mine.every((w) => w.delivered && w.attempts === 1)).toBe(true);
+
+    const account = awaiting.eligible_accounts[0]?.account_id as string;
+    const chosen = await a.call('POST', `/link/sessions/${linkToken}/payment-account`, {
+      account_id: account,
+    });
+    expect(chosen.status).toBe(200);
+    expect(chosen.body.status).toBe('completed');
+    expect(chosen.body.payment_account).toMatchObject({ account_id: account, product: 'transfer' });
+    expect(chosen.body.payment_account.result).toMatchObject({
+      decision: expect.stringMatching(/approved|declined/),
+    });
+    expect(JSON.stringify(chosen.body)).not.toMatch(/access-sandbox-|public-sandbox-/);
+
+    const listed = await a.call('GET', '/link/sessions?client_user_id=e2e-user-1');
+    expect(listed.body.sessions.map((s: SessionView) => s.session_id)).toEqual([linkToken]);
+  });
+
+  it('duplicated webhooks change nothing; a webhook for a completed session is acknowledged and starts nothing', async () => {
+    const a = await api();
+    const created = await a.call('POST', '/link/sessions', { client_user_id: 'e2e-user-2' });
+    const linkToken = created.body.link_token as string;
+    await stack.emulator('/__emulator/link/complete', {
+      link_token: linkToken,
+      webhooks: { duplicate: 3, shuffle: true },
+    });
+    // No payment asked: the session completes once every Item is exchanged and described.
+    const handle = stack.client.workflow.getHandle(linkSessionWorkflowId(linkToken));
+    const result = (await handle.result()) as SessionView;
+    expect(result.status).toBe('completed');
+    const state = (await stack.emulator('/__emulator/state')) as EmulatorState;
+    expect(Object.values(state.exchanges)).toEqual([1, 1, 1]);
+
+    // Plaid retrying or replaying a webhook after the session closed: 200, nothing started.
+    const runId = (await handle.describe()).runId;
+    await stack.emulator('/__emulator/link/complete', {
+      link_token: linkToken,
+      institutions: ['ins_109508'],
+    });
+    await expect
+      .poll(async () => {
+        const s = (await stack.emulator('/__emulator/state')) as EmulatorState;
+        return s.webhooks.filter((w) => w.link_token === linkToken && w.delivered).length;
+      })
+      .toBe(3 * 4 + 2);
+    const description = await handle.describe();
+    expect(description.status.name).toBe('COMPLETED');
+    expect(description.runId).toBe(runId);
+    const { executions } = await t.client.workflowService.listWorkflowExecutions({
+      namespace: t.namespace,
+      query: `WorkflowId = '${linkSessionWorkflowId(linkToken)}'`,
+    });
+    expect(executions).toHaveLength(1);
+  });
+});
