@@ -5,6 +5,7 @@
 import { createActivities } from '../activities';
 import { ConfigError, loadEnv } from '../config/env';
 import { connectWorker } from '../temporal/connection';
+import { installWorkerRuntime } from '../temporal/runtime';
 import { createLinkSessionWorker } from '../temporal/worker';
 import { openServices } from './services';
 
@@ -15,6 +16,7 @@ try {
       'Invalid configuration:\n  DATABASE_URL: required by `npm run worker` (PGlite is single-process; `npm start` runs everything embedded)',
     );
   }
+  const metricsUrl = installWorkerRuntime({ metricsPort: env.LINKFLOW_WORKER_METRICS_PORT });
   const services = await openServices(env, { allowDevSecrets: false });
   const { connection, namespace } = await connectWorker({
     address: env.TEMPORAL_ADDRESS,
