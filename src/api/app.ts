@@ -6,6 +6,7 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import { createApiMetrics } from '../observability/metrics';
+import { createDemoRoutes } from '../web/demoPage';
 import type { ApiDeps, Clock } from './deps';
 import { ApiError } from './errors';
 import { accessLog } from './middleware/accessLog';
@@ -64,22 +65,20 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
       temporalTimeoutMs,
     }),
   );
+  const service = createSessionService({
+    client: deps.temporal.client,
+    taskQueue: deps.temporal.taskQueue,
+    plaid: deps.plaid,
+    sessions: deps.sessions,
+    config,
+    clock,
+    logger,
+  });
   app.route(
     '/',
-    sessionRoutes({
-      service: createSessionService({
-        client: deps.temporal.client,
-        taskQueue: deps.temporal.taskQueue,
-        plaid: deps.plaid,
-        sessions: deps.sessions,
-        config,
-        clock,
-        logger,
-      }),
-      apiKey: config.apiKey,
-      maxBodyBytes: config.jsonMaxBodyBytes ?? 64 * 1024,
-    }),
+    sessionRoutes({ service, apiKey: config.apiKey, maxBodyBytes: config.jsonMaxBodyBytes ?? 64 * 1024 }),
   );
+  app.route('/demo', createDemoRoutes({ service, config }));
   app.route(
     '/',
     codecRoutes({

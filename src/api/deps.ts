@@ -119,6 +119,16 @@ export interface ApiConfig {
   plaidKeyTimeoutMs?: number;
   /** Oldest acceptable webhook `iat` (default 300 s, Plaid's guidance). */
   webhookMaxAgeSeconds?: number;
+  /** How `GET /demo` opens Link; Plaid's hosted Link when omitted (see src/web/demoPage.ts). */
+  demo?: DemoConfig;
+}
+
+/** What the `/demo` page needs to know to open Link (`demoConfigFromEnv` in src/web/demoConfig.ts). */
+export interface DemoConfig {
+  /** `emulator`: Link is the emulator's page in an iframe; otherwise Plaid's own Link script. */
+  plaidEnv: 'emulator' | 'sandbox' | 'production';
+  /** The emulator's base URL as the browser reaches it (emulator only). */
+  emulatorUrl?: string;
 }
 
 export interface TemporalDeps {

@@ -3,160 +3,20 @@
  * (SQLite under the data dir, search attributes registered, the UI decoding payloads through the
  * API's codec routes), the Plaid emulator (unless PLAID_ENV is sandbox/production), PGlite (unless
  * DATABASE_URL), the worker and the API. Ctrl-C / SIGTERM stop everything in order; a restart
- * resumes open sessions from the data dir.
+ * resumes open sessions from the data dir. The parts are composed in `./stack.ts`.
  */
-import { createServer } from 'node:net';
-import { join } from 'node:path';
-import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createActivities } from '../activities';
-import { createApp } from '../api/app';
-import { apiConfigFromEnv } from '../api/config';
-import { serveApp } from '../api/server';
 import { ConfigError, loadEnv } from '../config/env';
-import { startEmulator } from '../emulator';
 import { createLogger } from '../observability/logger';
-import { ensureTemporalCli } from '../temporal/cli';
-import { connectClient, connectWorker } from '../temporal/connection';
-import { type DevServer, startDevServer } from '../temporal/devServer';
-import { createLinkSessionWorker } from '../temporal/worker';
-import { openServices } from './services';
-
-const TEMPORAL_PORT = 7233;
-const TEMPORAL_UI_PORT = 8233;
-
-class StartupError extends Error {}
-
-function portFree(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
-}
-
-async function requirePort(port: number, host: string, what: string, variable?: string) {
-  if (!(await portFree(port, host))) {
-    const fix = variable ? `set ${variable} to a free port` : 'stop the other process';
-    throw new StartupError(
-      `Port ${port} (${what}) is already in use on ${host}: ${fix}, or stop what holds it.`,
-    );
-  }
-}
+import { createStack, type EmbeddedStack, StartupError } from './stack';
 
 const logger = createLogger({ name: 'linkflow' });
-const stops: Array<{ name: string; stop: () => Promise<unknown> }> = [];
+let stack: EmbeddedStack | undefined;
 
 async function main() {
-  const started = Date.now();
   const env = loadEnv();
-  const embeddedTemporal = !env.TEMPORAL_ADDRESS;
-  const emulated = env.PLAID_ENV === 'emulator';
-
-  await requirePort(env.PORT, env.HOST, 'API', 'PORT');
-  if (emulated)
-    await requirePort(env.PLAID_EMULATOR_PORT, '127.0.0.1', 'Plaid emulator', 'PLAID_EMULATOR_PORT');
-  if (embeddedTemporal) {
-    await requirePort(TEMPORAL_PORT, '127.0.0.1', 'Temporal dev server');
-    await requirePort(TEMPORAL_UI_PORT, '127.0.0.1', 'Temporal UI');
-  }
-
-  const services = await openServices(env, { allowDevSecrets: true });
-  stops.unshift({ name: 'item store', stop: () => services.close() });
-  const apiUrl = `http://${env.HOST}:${env.PORT}`;
-
-  let devServer: DevServer | undefined;
-  if (embeddedTemporal) {
-    const cli = await ensureTemporalCli({ log: (line) => logger.info(line) });
-    if (!cli) {
-      throw new StartupError(
-        'No Temporal CLI and no Go toolchain: install Go (it builds the CLI once, offline-safe) or set TEMPORAL_CLI to a Temporal CLI binary.',
-      );
-    }
-    devServer = await startDevServer({
-      port: TEMPORAL_PORT,
-      ip: '127.0.0.1',
-      uiPort: TEMPORAL_UI_PORT,
-      dbFilename: join(services.dataDir, 'temporal.sqlite'),
-      uiCodecEndpoint: `${apiUrl}/codec`,
-    });
-    const server = devServer;
-    stops.unshift({ name: 'Temporal dev server', stop: () => server.stop() });
-  }
-
-  if (emulated) {
-    const emulator = await startEmulator({
-      port: env.PLAID_EMULATOR_PORT,
-      stateFile: join(services.dataDir, 'emulator-state.json'),
-      userApi: env.PLAID_EMULATOR_USER_API,
-      log: (msg, meta) => logger.debug(meta ?? {}, msg),
-    });
-    stops.unshift({ name: 'Plaid emulator', stop: () => emulator.close() });
-  }
-
-  const target = { address: devServer?.address ?? env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE };
-  const client = await connectClient(target, services.codec);
-  stops.unshift({ name: 'Temporal client', stop: () => client.connection.close() });
-
-  const { connection, namespace } = await connectWorker(target);
-  const worker = await createLinkSessionWorker({
-    connection,
-    namespace,
-    taskQueue: env.TEMPORAL_TASK_QUEUE,
-    activities: createActivities({ plaid: services.plaid, store: services.store }),
-    codec: services.codec,
-  });
-  const running = worker.run();
-  stops.unshift({
-    name: 'worker',
-    stop: async () => {
-      // The SDK's runtime also reacts to SIGINT/SIGTERM; shut down only if it has not yet.
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
-      await connection.close();
-    },
-  });
-
-  const metrics = new Registry();
-  collectDefaultMetrics({ register: metrics, prefix: 'linkflow_api_' });
-  const app = createApp({
-    temporal: { client, namespace, taskQueue: env.TEMPORAL_TASK_QUEUE },
-    plaid: services.plaid,
-    sessions: services.store,
-    config: apiConfigFromEnv(env, {
-      apiKey: services.apiKey,
-      uiOrigins: (process.env.LINKFLOW_UI_ORIGINS ?? '')
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    }),
-    logger,
-    codec: services.codec,
-    metrics,
-  });
-  const server = await serveApp(app, { hostname: env.HOST, port: env.PORT });
-  stops.unshift({ name: 'API', stop: () => server.close() });
-
-  if (!env.PLAID_VERIFY_WEBHOOKS) logger.warn('PLAID_VERIFY_WEBHOOKS=false: webhooks are NOT verified');
-  const lines = [
-    '',
-    `linkflow is running (${((Date.now() - started) / 1000).toFixed(1)} s)`,
-    `  API            ${server.url}`,
-    `  API docs       ${server.url}/docs`,
-    `  Demo page      ${server.url}/demo`,
-    devServer?.uiUrl
-      ? `  Temporal UI    ${devServer.uiUrl}/namespaces/${namespace}/workflows`
-      : `  Temporal       ${env.TEMPORAL_ADDRESS}`,
-    emulated
-      ? `  Plaid emulator http://127.0.0.1:${env.PLAID_EMULATOR_PORT}`
-      : `  Plaid          ${services.plaidBaseUrl}`,
-    `  Data           ${services.dataDir}${env.DATABASE_URL ? ' (database: DATABASE_URL)' : ' (PGlite)'}`,
-    `  API key        ${env.LINKFLOW_API_KEY ? '(from LINKFLOW_API_KEY)' : services.apiKey}`,
-    '',
-    '  Try it:        npm run demo        (in another terminal)',
-    '  Stop:          Ctrl-C',
-    '',
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  stack = createStack(env, { logger });
+  const info = await stack.start();
+  process.stdout.write(`${info.banner.join('\n')}\n`);
 }
 
 let stopping = false;
@@ -164,9 +24,7 @@ async function shutdown(signal: string, code = 0) {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'stopping linkflow');
-  for (const { name, stop } of stops) {
-    await stop().catch((err) => logger.error({ err }, `stopping the ${name} failed`));
-  }
+  await stack?.stop();
   process.exit(code);
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void shutdown(signal));

@@ -34,9 +34,15 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** PostgreSQL refuses to run as root: run its programs as the `postgres` user then. */
-function asPostgres(cmd: string, args: string[]): [string, string[]] {
-  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+/**
+ * PostgreSQL refuses to run as root: run its programs as the `postgres` user then, by uid/gid on
+ * the process itself (not through `runuser`, which would not pass our shutdown signal on).
+ */
+function postgresUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  return { uid, gid };
 }
 
 async function connectable(url: string, deadlineMs: number): Promise<void> {
@@ -67,18 +73,14 @@ export default async function setup() {
   const dir = await mkdtemp(join(tmpdir(), 'linkflow-pg-'));
   await chmod(dir, 0o777);
   const data = join(dir, 'data');
-  const [initCmd, initArgs] = asPostgres(join(bin, 'initdb'), [
-    '-D',
-    data,
-    '-U',
-    'postgres',
-    '--auth=trust',
-    '-E',
-    'UTF8',
-  ]);
-  execFileSync(initCmd, initArgs, { stdio: 'ignore' });
+  const user = postgresUser();
+  execFileSync(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'], {
+    stdio: 'ignore',
+    cwd: dir,
+    ...user,
+  });
   const port = await freePort();
-  const [cmd, args] = asPostgres(join(bin, 'postgres'), [
+  const args = [
     '-D',
     data,
     '-p',
@@ -91,15 +93,15 @@ export default async function setup() {
     'fsync=off',
     '-c',
     'max_connections=200',
-  ]);
-  const server = spawn(cmd, args, { stdio: 'ignore' });
+  ];
+  const server = spawn(join(bin, 'postgres'), args, { stdio: 'ignore', cwd: dir, ...user });
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   await connectable(url, 30_000);
   process.env.TEST_DATABASE_URL = url;
   console.log(`PostgreSQL for tests on ${url}`);
   return async () => {
     const exited = new Promise((resolve) => server.once('exit', resolve));
-    // runuser forwards the signal; SIGINT is PostgreSQL's fast shutdown.
+    // SIGINT is PostgreSQL's fast shutdown.
     server.kill('SIGINT');
     await exited;
     await rm(dir, { recursive: true, force: true });

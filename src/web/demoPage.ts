@@ -1,0 +1,232 @@
+/**
+ * `GET /demo`: a reference end-user page for a Multi-Item Link session, the part Plaid's guide
+ * asks integrators to build and no Plaid sample shows. It starts a session, opens Link (the
+ * emulator's page in an iframe, or Plaid's own `link-initialize.js`), follows the session live
+ * (Items arriving, tokens exchanged, the `/link/token/get` polling fallback) and ends with the
+ * payment-account chooser Plaid recommends, even when only one account is eligible.
+ *
+ * Plain HTML, one small script and one stylesheet served from here (`demo.js`, `demo.css` next
+ * to this file): no framework, no CDN for our own code.
+ *
+ * How the page reaches the session routes without the API key ever being sent to a browser:
+ * the page calls this sub-app's own narrow endpoints (`/demo/api/sessions…`), which call the
+ * same session service as `/link/sessions` in-process.
+ *  - On the embedded default (`allowUiOriginWithoutKey`: API on loopback, no TEMPORAL_ADDRESS)
+ *    they need no key, so the key stays on the server. They still refuse what a hostile web page
+ *    in the same browser could send: a request must carry `X-Linkflow-Demo: 1` (a cross-origin
+ *    page cannot add a custom header without a CORS preflight, and nothing here answers one),
+ *    must not be marked cross-site by `Sec-Fetch-Site`, and must name a loopback `Host` (so DNS
+ *    rebinding cannot reach them under another name).
+ *  - Anywhere else they require `Authorization: Bearer <LINKFLOW_API_KEY>` exactly like the
+ *    session routes: the page asks the operator to paste the key, keeps it in a variable of the
+ *    page (never in storage or a cookie) and sends it only to these same-origin endpoints.
+ */
+import { readFileSync } from 'node:fs';
+import type { Context } from 'hono';
+import { Hono } from 'hono';
+import { createMiddleware } from 'hono/factory';
+import { readJson } from '../api/body';
+import { isLoopbackHost } from '../api/config';
+import type { ApiConfig, DemoConfig } from '../api/deps';
+import { ApiError } from '../api/errors';
+import { hasValidToken, unauthorized } from '../api/middleware/auth';
+import { limitBody } from '../api/middleware/bodyLimit';
+import { createSessionRequestSchema, selectPaymentAccountRequestSchema } from '../api/schemas';
+import type { SessionService } from '../api/sessionService';
+import type { AppEnv } from '../api/types';
+
+export { demoConfigFromEnv } from './demoConfig';
+
+export const PLAID_LINK_SCRIPT = 'https://cdn.plaid.com/link/v2/stable/link-initialize.js';
+export const DEMO_HEADER = 'x-linkflow-demo';
+
+const asset = (name: string) => readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
+const SCRIPT = asset('demo.js');
+const STYLE = asset('demo.css');
+
+export interface DemoRoutesDeps {
+  service: SessionService;
+  config: ApiConfig;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+function hostnameOf(hostHeader: string | undefined): string | null {
+  if (!hostHeader) return null;
+  try {
+    return new URL(`http://${hostHeader}`).hostname;
+  } catch {
+    return null;
+  }
+}
+
+/** True when this request may use the demo endpoints without a key (embedded default, loopback). */
+function keyless(c: Context, config: ApiConfig): boolean {
+  const host = hostnameOf(c.req.header('host'));
+  return config.allowUiOriginWithoutKey && host !== null && isLoopbackHost(host);
+}
+
+function originOf(url: string | undefined): string | null {
+  if (!url) return null;
+  try {
+    return new URL(url).origin;
+  } catch {
+    return null;
+  }
+}
+
+function contentSecurityPolicy(demo: DemoConfig): string {
+  const emulator = demo.plaidEnv === 'emulator' ? originOf(demo.emulatorUrl) : null;
+  const plaid = demo.plaidEnv !== 'emulator';
+  return [
+    "default-src 'none'",
+    `script-src 'self'${plaid ? ' https://cdn.plaid.com' : ''}`,
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src 'self'${plaid ? ' https://*.plaid.com' : ''}`,
+    `frame-src ${plaid ? 'https://cdn.plaid.com https://*.plaid.com' : (emulator ?? "'none'")}`,
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'self'",
+  ].join('; ');
+}
+
+function page(demo: DemoConfig, keyRequired: boolean): string {
+  const emulated = demo.plaidEnv === 'emulator';
+  const linkNote = emulated
+    ? `Link is the Plaid emulator's page (${escapeHtml(demo.emulatorUrl ?? '')}).`
+    : `Link is Plaid's own (${escapeHtml(demo.plaidEnv)}), loaded from cdn.plaid.com.`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>linkflow demo — Multi-Item Link</title>
+<link rel="stylesheet" href="/demo/demo.css">
+</head>
+<body data-link-mode="${emulated ? 'emulator' : 'plaid'}" data-emulator-url="${escapeHtml(demo.emulatorUrl ?? '')}" data-key-required="${keyRequired}" data-status="idle">
+<header>
+  <h1>Connect your banks</h1>
+  <p class="muted">linkflow reference page: a Multi-Item Link session run as a Temporal workflow, then the payment-account choice. ${linkNote}</p>
+</header>
+
+<section id="key-section"${keyRequired ? '' : ' hidden'}>
+  <h2>API key</h2>
+  <p class="muted">This API is not on the embedded default, so the page needs the operator's API key. It stays in this page's memory only and is sent to this server alone.</p>
+  <label>API key <input id="api-key" type="password" autocomplete="off" spellcheck="false"></label>
+</section>
+
+<section id="start-section">
+  <h2>1. Start a session</h2>
+  <form id="start-form">
+    <label>Your user id (<code>client_user_id</code>) <input id="client-user-id" name="client_user_id" required maxlength="128" autocomplete="off"></label>
+    <fieldset>
+      <legend>How money will move</legend>
+      <label><input type="radio" name="product" value="auth" checked> Auth (account and routing numbers)</label>
+      <label><input type="radio" name="product" value="processor"> Processor token <input id="processor" name="processor" value="dwolla" aria-label="processor"></label>
+      <label><input type="radio" name="product" value="transfer"> Transfer (debit $12.34, ACH)</label>
+    </fieldset>
+    <button type="submit" id="start">Start session</button>
+  </form>
+</section>
+
+<section id="link-section" hidden>
+  <h2>2. Link your banks</h2>
+  <p class="muted" id="link-hint"></p>
+  <iframe id="link-frame" title="Plaid Link" hidden></iframe>
+</section>
+
+<section id="progress-section" hidden>
+  <h2>Session <span id="status" class="status" data-status="idle" role="status">idle</span></h2>
+  <p class="muted">Session id <code id="session-id"></code></p>
+  <p id="polling" class="polling" hidden></p>
+  <div class="progress"><progress id="progress" max="5" value="0"></progress> <span id="progress-label"></span></div>
+  <h3>Items</h3>
+  <ul id="items" class="items"><li class="muted">none yet</li></ul>
+  <h3>Timeline</h3>
+  <ol id="timeline" class="timeline"></ol>
+</section>
+
+<section id="chooser-section" hidden>
+  <h2>3. Where should money move?</h2>
+  <p class="muted">Pick the account to use for payments. Only checking and savings accounts at banks whose connection supports Auth can move money.</p>
+  <form id="chooser">
+    <ul id="accounts" class="accounts"></ul>
+    <button type="submit" id="choose" disabled>Use this account</button>
+  </form>
+</section>
+
+<section id="result-section" hidden>
+  <h2>Done</h2>
+  <p id="result-summary"></p>
+  <pre id="result"></pre>
+</section>
+
+<p id="error" class="error" role="alert" hidden></p>
+${emulated ? '' : `<script src="${PLAID_LINK_SCRIPT}"></script>\n`}<script src="/demo/demo.js"></script>
+</body>
+</html>
+`;
+}
+
+/** The CSRF / DNS-rebinding guard and the key check of the demo endpoints (see the file comment). */
+function demoAccess(config: ApiConfig) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    if (c.req.header(DEMO_HEADER) !== '1') {
+      throw new ApiError(403, 'DEMO_HEADER_REQUIRED', `demo endpoints need the ${DEMO_HEADER}: 1 header`);
+    }
+    const site = c.req.header('sec-fetch-site');
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+      throw new ApiError(403, 'CROSS_SITE_REQUEST', 'demo endpoints answer their own page only');
+    }
+    if (!keyless(c, config) && !hasValidToken(c, [config.apiKey])) {
+      c.header('WWW-Authenticate', 'Bearer realm="linkflow"');
+      throw unauthorized();
+    }
+    await next();
+  });
+}
+
+export function createDemoRoutes(deps: DemoRoutesDeps): Hono<AppEnv> {
+  const { service, config } = deps;
+  const demo: DemoConfig = config.demo ?? { plaidEnv: 'sandbox' };
+  const csp = contentSecurityPolicy(demo);
+  const app = new Hono<AppEnv>();
+
+  app.get('/', (c) => {
+    c.header('Content-Security-Policy', csp);
+    c.header('Cache-Control', 'no-store');
+    return c.html(page(demo, !keyless(c, config)));
+  });
+  app.get('/demo.js', (c) => {
+    c.header('Content-Type', 'text/javascript; charset=utf-8');
+    c.header('Cache-Control', 'no-cache');
+    return c.body(SCRIPT);
+  });
+  app.get('/demo.css', (c) => {
+    c.header('Content-Type', 'text/css; charset=utf-8');
+    c.header('Cache-Control', 'no-cache');
+    return c.body(STYLE);
+  });
+
+  app.use('/api/*', demoAccess(config), limitBody(config.jsonMaxBodyBytes ?? 64 * 1024));
+  app.post('/api/sessions', async (c) => {
+    const request = await readJson(c, createSessionRequestSchema);
+    const result = await service.createSession(request, null);
+    c.var.log.info({ session_id: result.body.session_id }, 'demo: link session created');
+    return c.json(result.body, result.status);
+  });
+  app.get('/api/sessions/:session_id', async (c) =>
+    c.json(await service.getSession(c.req.param('session_id'))),
+  );
+  app.post('/api/sessions/:session_id/payment-account', async (c) => {
+    const sessionId = c.req.param('session_id');
+    const { account_id } = await readJson(c, selectPaymentAccountRequestSchema);
+    const view = await service.selectPaymentAccount(sessionId, account_id);
+    c.var.log.info({ session_id: sessionId, account_id }, 'demo: payment account selected');
+    return c.json(view);
+  });
+  return app;
+}
