@@ -11,6 +11,7 @@ import { serveApp } from '../api/server';
 import { ConfigError, loadEnv } from '../config/env';
 import { createLogger } from '../observability/logger';
 import { connectClient } from '../temporal/connection';
+import { demoConfigFromEnv } from '../web/demoConfig';
 import { openServices } from './services';
 
 const logger = createLogger({ name: 'linkflow-api' });
@@ -33,11 +34,14 @@ try {
     temporal: { client, namespace: client.options.namespace, taskQueue: env.TEMPORAL_TASK_QUEUE },
     plaid: services.plaid,
     sessions: services.store,
-    config: apiConfigFromEnv(env, {
-      apiKey: services.apiKey,
-      uiOrigins: env.LINKFLOW_UI_ORIGINS,
-      codecToken: env.LINKFLOW_CODEC_TOKEN ?? null,
-    }),
+    config: {
+      ...apiConfigFromEnv(env, {
+        apiKey: services.apiKey,
+        uiOrigins: env.LINKFLOW_UI_ORIGINS,
+        codecToken: env.LINKFLOW_CODEC_TOKEN ?? null,
+      }),
+      demo: demoConfigFromEnv(env),
+    },
     logger,
     codec: services.codec,
     metrics,

@@ -18,6 +18,7 @@ import type { Logger } from '../observability/logger';
 import { ensureTemporalCli } from '../temporal/cli';
 import { connectClient, connectWorker } from '../temporal/connection';
 import { type DevServer, startDevServer } from '../temporal/devServer';
+import { installWorkerRuntime } from '../temporal/runtime';
 import { createLinkSessionWorker } from '../temporal/worker';
 import { demoConfigFromEnv } from '../web/demoConfig';
 import { openServices } from './services';
@@ -73,6 +74,20 @@ export function createStack(env: Env, opts: { logger: Logger }): EmbeddedStack {
     const started = Date.now();
     const embeddedTemporal = !env.TEMPORAL_ADDRESS;
     const emulated = env.PLAID_ENV === 'emulator';
+    if (env.LINKFLOW_WORKER_METRICS_PORT) {
+      await requirePort(
+        env.LINKFLOW_WORKER_METRICS_PORT,
+        '127.0.0.1',
+        'worker metrics',
+        'LINKFLOW_WORKER_METRICS_PORT',
+      );
+    }
+    // Before the dev server or any connection: the SDK runtime is created once per process.
+    const workerMetricsUrl = installWorkerRuntime({
+      metricsPort: env.LINKFLOW_WORKER_METRICS_PORT,
+      host: '127.0.0.1',
+    });
+    if (workerMetricsUrl) logger.info(`worker metrics on ${workerMetricsUrl}`);
 
     await requirePort(env.PORT, env.HOST, 'API', 'PORT');
     if (emulated)
