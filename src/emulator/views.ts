@@ -1,0 +1,93 @@
+/**
+ * Records rendered as Plaid's response objects, typed with the `plaid` package so the compiler
+ * holds them to Plaid's schema.
+ */
+import {
+  type AccountBase,
+  type AccountSubtype,
+  type AccountType,
+  type Item,
+  ItemAuthMethod,
+  ItemUpdateTypeEnum,
+  type ItemWithConsentFields,
+  ItemWithConsentFieldsUpdateTypeEnum,
+  type LinkSessionSuccessMetadataAccount,
+  type LinkSessionSuccessMetadataInstitution,
+  type Products,
+} from 'plaid';
+import type { EmulatorContext } from './context';
+import { isAchEligible } from './fixtures';
+import type { AccountRecord, ItemRecord } from './state';
+
+/**
+ * plaid's generated types encode "nullable enum" as an enum member whose value is the string
+ * "null"; on the wire Plaid sends JSON null. This keeps the field typed while sending what Plaid sends.
+ */
+export function jsonNull<T>(): T {
+  return null as T;
+}
+
+export function accountView(a: AccountRecord): AccountBase {
+  return {
+    account_id: a.account_id,
+    balances: {
+      available: a.balances.available,
+      current: a.balances.current,
+      limit: a.balances.limit,
+      iso_currency_code: a.balances.iso_currency_code,
+      unofficial_currency_code: null,
+    },
+    mask: a.mask,
+    name: a.name,
+    official_name: a.official_name,
+    type: a.type as AccountType,
+    subtype: a.subtype as AccountSubtype,
+    holder_category: null,
+  };
+}
+
+/** The account shape of Link metadata (`/link/token/get` results, `on_success`). */
+export function linkAccountView(a: AccountRecord): LinkSessionSuccessMetadataAccount {
+  return {
+    id: a.account_id,
+    name: a.name,
+    mask: a.mask,
+    type: a.type,
+    subtype: a.subtype,
+    verification_status: null,
+    class_type: null,
+  };
+}
+
+export function linkInstitutionView(item: ItemRecord): LinkSessionSuccessMetadataInstitution {
+  return { name: item.institution_name, institution_id: item.institution_id };
+}
+
+export function itemView(item: ItemRecord): Item {
+  return {
+    item_id: item.item_id,
+    institution_id: item.institution_id,
+    institution_name: item.institution_name,
+    webhook: item.webhook,
+    auth_method: item.products.includes('auth') ? ItemAuthMethod.InstantAuth : null,
+    error: null,
+    available_products: item.available_products as Products[],
+    billed_products: item.billed_products as Products[],
+    products: item.products as Products[],
+    consented_products: item.consented_products as Products[],
+    consent_expiration_time: null,
+    update_type: ItemUpdateTypeEnum.Background,
+  };
+}
+
+export function itemWithConsentView(ctx: EmulatorContext, item: ItemRecord): ItemWithConsentFields {
+  return {
+    ...itemView(item),
+    update_type: ItemWithConsentFieldsUpdateTypeEnum.Background,
+    created_at: ctx.isoSeconds(item.created_at),
+  };
+}
+
+export function achAccounts(item: ItemRecord): AccountRecord[] {
+  return item.accounts.filter(isAchEligible);
+}
