@@ -19,6 +19,8 @@ export interface PlaidCall {
   clientId: string;
   requestId: string;
   headers: Headers;
+  /** The request URL, for answers that point back at the emulator (Hosted Link). */
+  url: string;
 }
 
 /** A handler returns a body typed with the `plaid` package's response type, and optionally a status. */
@@ -45,7 +47,12 @@ export class PlaidRouter {
         delete body.client_id;
         delete body.secret;
         const input = parseWithPlaidErrors(schema, body);
-        const reply = await handler(input, { clientId, requestId, headers: c.req.raw.headers });
+        const reply = await handler(input, {
+          clientId,
+          requestId,
+          headers: c.req.raw.headers,
+          url: c.req.url,
+        });
         this.ctx.log('plaid request', { path, status: reply.status ?? 200, request_id: requestId });
         return c.json(reply.body, reply.status ?? 200);
       } catch (err) {

@@ -70,6 +70,25 @@ describe('emulator: control routes and Link page', () => {
     // Tattersall has no Auth: with auth required, Link does not offer it.
     expect(html).toMatch(/data-institution-id="ins_109510"[^>]*data-eligible="false"[^>]*disabled/);
 
+    // Hosted Link: the token points at the same page.
+    const hosted = await multiItemLinkToken(plaid, { clientUserId: 'hosted-user', hosted_link: {} });
+    const created = await fetch(`${started.url}/link/token/create`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'PLAID-CLIENT-ID': 'test', 'PLAID-SECRET': 'test' },
+      body: JSON.stringify({
+        user: { client_user_id: 'hosted-user' },
+        user_id: hosted.userId,
+        client_name: 'linkflow',
+        language: 'en',
+        country_codes: ['US'],
+        products: ['auth'],
+        hosted_link: {},
+      }),
+    });
+    const { hosted_link_url } = (await created.json()) as { hosted_link_url: string };
+    expect(hosted_link_url).toMatch(new RegExp(`^${started.url}/__emulator/link\\?link_token=link-sandbox-`));
+    expect((await fetch(hosted_link_url)).status).toBe(200);
+
     const unknown = await fetch(`${started.url}/__emulator/link?link_token=link-sandbox-nope`);
     expect(unknown.status).toBe(400);
     expect(await unknown.text()).toContain('INVALID_LINK_TOKEN');

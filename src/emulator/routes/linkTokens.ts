@@ -280,6 +280,12 @@ export function registerLinkTokenRoutes(router: PlaidRouter, ctx: EmulatorContex
       link_token: record.link_token,
       expiration: ctx.isoSeconds(record.expires_at),
       request_id: call.requestId,
+      // Hosted Link: the emulator's own Link page plays the Plaid-hosted flow.
+      ...(record.hosted_link
+        ? {
+            hosted_link_url: new URL(`/__emulator/link?link_token=${record.link_token}`, call.url).toString(),
+          }
+        : {}),
       ...(user?.api === 'new' ? { user_id: user.user_id } : {}),
     };
     return { body };
@@ -324,8 +330,9 @@ function sessionView(ctx: EmulatorContext, s: LinkSessionRecord): LinkTokenGetSe
     s.status === 'EXITED'
       ? {
           error: null,
+          // The user left from institution select or the "add another account?" pane.
           metadata: {
-            institution: first ? first.institution : null,
+            institution: null,
             link_session_id: s.link_session_id,
             request_id: s.exit_request_id ?? undefined,
           },
