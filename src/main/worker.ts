@@ -34,7 +34,7 @@ try {
       if (worker.getState() === 'RUNNING') worker.shutdown();
     });
   console.log(
-    `linkflow worker: task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS ?? 'TEMPORAL_* profile'}`,
+    `linkflow worker: task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS ?? 'TEMPORAL_* profile'}${metricsUrl ? `, metrics on ${metricsUrl}` : ''}`,
   );
   await worker.run();
   await connection.close();

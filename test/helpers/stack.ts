@@ -84,6 +84,7 @@ export interface StackApi {
     path: string,
     body?: unknown,
     headers?: Record<string, string>,
+    // biome-ignore lint/suspicious/noExplicitAny: tests read JSON bodies of many shapes
   ): Promise<{ status: number; body: any }>;
 }
 
