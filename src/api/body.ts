@@ -4,7 +4,13 @@ import type { z } from 'zod';
 import { ApiError, validationError } from './errors';
 
 export async function readJson<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
-  const text = await c.req.text();
+  let text: string;
+  try {
+    // Strict UTF-8: a lenient decode would turn bad bytes into U+FFFD and accept an id the caller never sent.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(await c.req.arrayBuffer());
+  } catch {
+    throw new ApiError(400, 'INVALID_ENCODING', 'the request body is not valid UTF-8', { field: 'body' });
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -6,8 +6,16 @@ import { CountryCode, Products } from 'plaid';
 import { z } from 'zod';
 
 const NO_CONTROL_CHARS = /^[^\p{Cc}]*$/u;
+/** A lone UTF-16 surrogate (from a `\ud800` JSON escape) cannot be stored or sent to Plaid faithfully. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 const text = (max: number) =>
-  z.string().min(1).max(max).regex(NO_CONTROL_CHARS, { message: 'must not contain control characters' });
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(NO_CONTROL_CHARS, { message: 'must not contain control characters' })
+    .refine((v) => !LONE_SURROGATE.test(v), { message: 'must be valid Unicode (no lone surrogates)' });
 
 export const PLAID_PRODUCTS = Object.values(Products) as [string, ...string[]];
 export const PLAID_COUNTRY_CODES = Object.values(CountryCode) as [string, ...string[]];
