@@ -14,7 +14,8 @@ import type { ExchangeResult } from '../workflows/types';
 import type { ActivityDeps } from './index';
 import { plaidFailure } from './plaidFailure';
 
-const SAVE_ATTEMPTS = 8;
+/** How long to keep trying to store an access token we hold only in memory. */
+const SAVE_BUDGET_MS = 120_000;
 
 export async function exchangePublicToken(
   deps: ActivityDeps,
@@ -65,19 +66,20 @@ export async function exchangePublicToken(
  * (about 2 minutes) rather than letting Temporal retry, which would re-exchange a spent token.
  */
 async function saveWithRetry(save: () => Promise<void>): Promise<void> {
+  const giveUpAt = Date.now() + SAVE_BUDGET_MS;
   let delay = 250;
-  for (let attempt = 1; ; attempt++) {
+  for (;;) {
     try {
       return await save();
     } catch (err) {
-      if (attempt >= SAVE_ATTEMPTS) {
+      if (Date.now() + delay > giveUpAt) {
         throw ApplicationFailure.nonRetryable(
           `the Item was exchanged but could not be stored: ${(err as Error).message}`,
           'ITEM_STORE_UNAVAILABLE',
         );
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(delay * 2, 30_000);
+      delay = Math.min(delay * 2, 15_000);
     }
   }
 }

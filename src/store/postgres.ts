@@ -39,6 +39,14 @@ export class PostgresDb implements Db {
   async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     assertNotInsideOwnTransaction(this);
     const client = await this.#pool.connect();
+    // pg-pool listens for errors on idle clients only: a connection dropped while we hold it would
+    // be an unhandled 'error' that kills the process (with an unsaved access token in memory).
+    // The pending query rejects anyway; remember the error and destroy the client on release.
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     const tx = new TransactionHandle(
       'postgres',
       async (sql, params) => (await client.query(sql, params)).rows,
@@ -46,7 +54,6 @@ export class PostgresDb implements Db {
         await client.query(sql);
       },
     );
-    let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       const result = await withinTransactionOf(this, () => fn(tx));
@@ -62,6 +69,7 @@ export class PostgresDb implements Db {
       throw err;
     } finally {
       tx.finish();
+      client.off('error', onError);
       client.release(broken);
     }
   }

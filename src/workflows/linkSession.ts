@@ -12,6 +12,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -44,7 +45,9 @@ import type { ErrorInfo, LinkSessionInput, SessionStatus, SessionView } from './
 const plaidRetry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
 
 const { exchangePublicToken } = proxyActivities<LinkSessionActivities>({
-  startToCloseTimeout: '30s',
+  // Longer than the in-process save retries (~2 min): Temporal must not start a second attempt
+  // while the first still holds an access token it has not stored yet.
+  startToCloseTimeout: '3m',
   // A public token expires 30 minutes after Link created it: past that, retrying is pointless.
   scheduleToCloseTimeout: '30m',
   retry: plaidRetry,
@@ -68,6 +71,10 @@ export async function linkSessionWorkflow(
   carried?: SessionState,
 ): Promise<SessionView> {
   let state = carried ?? initialState(input);
+  // Only a carried state (continue-as-new) can hold work decided but not finished; in a fresh run,
+  // signals delivered before this point already started their work. Histories written before this
+  // fix re-ran that work, so replay keeps the old behaviour for them.
+  const resume = patched('resume-only-carried-work') ? (carried ? resumeCommands(carried) : []) : null;
   let version = 0;
   let inFlight = 0;
   let published: { status: SessionStatus; items: number } | null = null;
@@ -213,7 +220,7 @@ export async function linkSessionWorkflow(
   );
 
   // A carried state may hold work that the previous run had decided but not finished.
-  for (const command of resumeCommands(state)) run(command);
+  for (const command of resume ?? resumeCommands(state)) run(command);
   publish();
 
   const startedAt = Date.now();
