@@ -168,7 +168,9 @@ function flatJson(results: Results, stack: BenchStack | null, durationS: number)
   );
   return {
     ingestion_vs_raw_signal: c64?.ratio ?? null,
-    ingestion_vs_raw_signal_basis: c64 ? `throughput ratio at concurrency ${c64.concurrency}` : null,
+    ingestion_vs_raw_signal_basis: c64
+      ? `throughput ratio at concurrency ${c64.concurrency}: median over ${c64.reps} back-to-back pairs of runs (ratio of the medians: ${c64.ratio_of_medians})`
+      : null,
     webhooks_per_s: c64?.webhook.per_s ?? null,
     webhook_p50_ms: c64?.webhook.p50_ms ?? null,
     webhook_p99_ms: c64?.webhook.p99_ms ?? null,
@@ -263,7 +265,7 @@ function report(
     }
     out.push(
       `\n1. Webhook ingestion — ${ing.sessions} open sessions, medians of ${ing.by_concurrency.map((c) => c.reps).join('/')} × ${ing.run_seconds} s runs per row`,
-      `   (${ing.payload})`,
+      `   (${ing.payload}); ours/raw = median of the per-repetition ratios`,
       ...lines,
       `   signals delivered: ${ing.signals_delivered}; longest history afterwards: ${ing.max_history_events} events; sessions continued-as-new: ${ing.sessions_continued_as_new}`,
     );
@@ -307,7 +309,7 @@ function report(
               .map(([t, share]) => `${t} ${Math.round(share * 100)}%`)
               .join(
                 ', ',
-              )} (reconcile last by ${s.breakdown.reconcile_last_by_p50_ms} ms p50); exchange done -> describe started ${s.breakdown.exchange_done_to_describe_started_p50_ms} ms`,
+              )} (reconcile last by ${Number.isFinite(s.breakdown.reconcile_last_by_p50_ms) ? `${s.breakdown.reconcile_last_by_p50_ms} ms p50` : '-'}); exchange done -> describe started ${s.breakdown.exchange_done_to_describe_started_p50_ms} ms`,
           ],
           [
             'activities (burst): queued / ran p50',
