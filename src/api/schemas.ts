@@ -4,6 +4,7 @@
  */
 import { CountryCode, Products } from 'plaid';
 import { z } from 'zod';
+import { PLAID_LINK_LANGUAGES } from '../plaid/languages';
 
 const NO_CONTROL_CHARS = /^[^\p{Cc}]*$/u;
 /** A lone UTF-16 surrogate (from a `\ud800` JSON escape) cannot be stored or sent to Plaid faithfully. */
@@ -19,26 +20,7 @@ const text = (max: number) =>
 
 export const PLAID_PRODUCTS = Object.values(Products) as [string, ...string[]];
 export const PLAID_COUNTRY_CODES = Object.values(CountryCode) as [string, ...string[]];
-/** Languages Link is offered in (Plaid's `/link/token/create` reference). */
-export const PLAID_LANGUAGES = [
-  'da',
-  'nl',
-  'en',
-  'et',
-  'fr',
-  'de',
-  'hi',
-  'it',
-  'lv',
-  'lt',
-  'no',
-  'pl',
-  'pt',
-  'ro',
-  'es',
-  'sv',
-  'vi',
-] as const;
+export const PLAID_LANGUAGES = PLAID_LINK_LANGUAGES;
 
 const product = z.enum(PLAID_PRODUCTS);
 const unique = <T>(values: T[]): T[] => [...new Set(values)];

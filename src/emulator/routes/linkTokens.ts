@@ -15,6 +15,7 @@ import {
   Products,
 } from 'plaid';
 import { z } from 'zod';
+import { PLAID_LINK_LANGUAGES } from '../../plaid/languages';
 import { type EmulatorContext, LINK_TOKEN_LIFETIME_MS, SESSION_RETENTION_MS } from '../context';
 import { fail, PlaidApiError } from '../errors';
 import type { PlaidRouter } from '../plaidRouter';
@@ -22,26 +23,7 @@ import type { LinkSessionRecord, LinkTokenRecord, UserRecord } from '../state';
 import { linkAccountView, linkInstitutionView } from '../views';
 import { findUserById, findUserByToken, userErrors } from './users';
 
-/** Languages Link is offered in (LinkTokenCreateRequest.language). */
-const LINK_LANGUAGES = [
-  'da',
-  'nl',
-  'en',
-  'et',
-  'fr',
-  'de',
-  'hi',
-  'it',
-  'lv',
-  'lt',
-  'no',
-  'pl',
-  'pt',
-  'ro',
-  'es',
-  'sv',
-  'vi',
-];
+const LINK_LANGUAGES: readonly string[] = PLAID_LINK_LANGUAGES;
 
 /**
  * Products that may be named in `/link/token/create`. Others in plaid's enum (balance, monitor,

@@ -1,0 +1,20 @@
+/** Languages Link is offered in (Plaid's `/link/token/create` `language`): one list for the API and the emulator. */
+export const PLAID_LINK_LANGUAGES = [
+  'da',
+  'nl',
+  'en',
+  'et',
+  'fr',
+  'de',
+  'hi',
+  'it',
+  'lv',
+  'lt',
+  'no',
+  'pl',
+  'pt',
+  'ro',
+  'es',
+  'sv',
+  'vi',
+] as const;
