@@ -34,7 +34,9 @@ const MAX_DEPTH = 6;
 const isPlainContainer = (value: unknown): value is Record<string, unknown> | unknown[] =>
   typeof value === 'object' &&
   value !== null &&
-  (Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null);
+  (Array.isArray(value) ||
+    Object.getPrototypeOf(value) === Object.prototype ||
+    Object.getPrototypeOf(value) === null);
 
 /**
  * Returns `value` with every secret key's value replaced by `REDACTED`. The input is never

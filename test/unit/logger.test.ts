@@ -25,7 +25,11 @@ describe('logger redaction', () => {
     expect(line.access_token).toBe(REDACTED);
     expect(line.body.public_token).toBe(REDACTED);
     expect(line.body.items[0]).toEqual({ processor_token: REDACTED, id: 'item-1' });
-    expect(line.headers).toEqual({ Authorization: REDACTED, 'Plaid-Verification': REDACTED, 'content-type': 'json' });
+    expect(line.headers).toEqual({
+      Authorization: REDACTED,
+      'Plaid-Verification': REDACTED,
+      'content-type': 'json',
+    });
     expect(line.public_tokens).toBe(REDACTED);
     expect(line.deep.a.b.c.user_token).toBe(REDACTED);
     expect(lines.join('')).not.toMatch(/sandbox-|processor-3|eyJhbGciOi|Bearer k/);
