@@ -14,6 +14,7 @@
  *   --concurrency a,b,c    ingestion concurrencies (default 1,16,64)
  *   --e2e-sessions M       sessions per end-to-end repetition (default 30)
  *   --rss-sessions K       open sessions for the worker memory figure (default 1000)
+ *   --rss-cache C          the capped-cache variant's LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS (default 250)
  *   --log-level L          the API's log level (default info; lines go to /dev/null)
  *   --no-verify            attribution only: the API does not verify webhooks (PLAID_VERIFY_WEBHOOKS=false)
  *   --cpu-prof-dir DIR     CPU-profile one extra ingestion run (webhooks and raw) at the highest
@@ -23,9 +24,7 @@
 import { rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { arch, cpus, loadavg, release, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { bundleLinkSessionWorkflows } from '../src/temporal/worker';
 import { benchIngestion, type IngestionResult } from './ingestion';
 import { benchPolling, type PollingResult } from './polling';
 import { runningPostgres } from './postgres';
@@ -52,6 +51,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '1,16,64' },
     'e2e-sessions': { type: 'string', default: '30' },
     'rss-sessions': { type: 'string', default: '1000' },
+    'rss-cache': { type: 'string', default: '250' },
     'log-level': { type: 'string', default: 'info' },
     'cpu-prof-dir': { type: 'string' },
     'no-verify': { type: 'boolean', default: false },
@@ -81,6 +81,7 @@ const ingestSessions = int('sessions', args.sessions);
 const concurrencies = (args.concurrency ?? '').split(',').map((c) => int('concurrency', c.trim()));
 const e2eSessions = int('e2e-sessions', args['e2e-sessions']);
 const rssSessions = int('rss-sessions', args['rss-sessions']);
+const rssCache = int('rss-cache', args['rss-cache'], 2);
 
 interface Results {
   verify?: VerifyResult;
@@ -88,7 +89,7 @@ interface Results {
   sessions?: SessionsResult;
   polling?: PollingResult;
   rss?: RssResult;
-  rss_proposed?: RssResult;
+  rss_capped?: RssResult;
 }
 
 function machine(stack: BenchStack | null) {
@@ -201,8 +202,9 @@ function flatJson(results: Results, stack: BenchStack | null, durationS: number)
     worker_rss_mb_1000_open: results.rss?.rss_mb ?? null,
     worker_rss_mb_idle: results.rss?.idle_rss_mb ?? null,
     worker_rss_kb_per_open_session: results.rss?.per_session_kb ?? null,
-    worker_rss_mb_1000_open_proposed: results.rss_proposed?.rss_mb ?? null,
-    worker_rss_mb_idle_proposed: results.rss_proposed?.idle_rss_mb ?? null,
+    worker_rss_mb_1000_open_capped_cache: results.rss_capped?.rss_mb ?? null,
+    worker_max_cached_workflows_capped: results.rss_capped?.max_cached_workflows ?? null,
+    evicted_session_query_p50_ms: results.rss_capped?.evicted_query_p50_ms ?? null,
     verify_us: results.verify?.verify_us ?? null,
     targets: targetCheck(results),
     details: results,
@@ -354,11 +356,11 @@ function report(
         ],
       );
     }
-    for (const x of [r, results.rss_proposed]) {
+    for (const x of [r, results.rss_capped]) {
       if (!x) continue;
       rows.push([
-        `worker RSS, ${x.sessions} open sessions cached (${x.variant})`,
-        `${x.rss_mb} MB (max ${x.rss_max_mb}; idle ${x.idle_rss_mb} MB; ~${x.per_session_kb} KB/session; main heap ${x.heap_used_mb} MB; cached ${x.cached_workflows}; ${x.database})${x.changes.length > 0 ? ` — ${x.changes.join('; ')}` : ''}`,
+        `worker RSS (npm run worker), ${x.sessions} open sessions, ${x.variant}${x.max_cached_workflows !== null ? ` ${x.max_cached_workflows}` : ''}`,
+        `${x.rss_mb} MB (max ${x.rss_max_mb}; idle ${x.idle_rss_mb} MB; ~${x.per_session_kb} KB/session; cached ${x.cached_workflows}; up in ${x.start_seconds} s${x.evicted_query_p50_ms !== null ? `; query to an evicted session p50 ${x.evicted_query_p50_ms} ms, p99 ${x.evicted_query_p99_ms} ms` : ''})`,
       ]);
     }
     out.push(table(rows, '3. Cost per session'));
@@ -485,15 +487,12 @@ async function main() {
     try {
       if (phases.has('rss')) {
         await phase('rss', async () => {
-          results.rss = await benchWorkerRss(current, { sessions: rssSessions, variant: 'shipped' });
+          results.rss = await benchWorkerRss(current, { sessions: rssSessions });
         });
-        await phase('rss_proposed', async () => {
-          const bundlePath = join(current.tmpDir, 'workflow-bundle.js');
-          await writeFile(bundlePath, (await bundleLinkSessionWorkflows()).code);
-          results.rss_proposed = await benchWorkerRss(current, {
+        await phase('rss_capped', async () => {
+          results.rss_capped = await benchWorkerRss(current, {
             sessions: rssSessions,
-            variant: 'proposed',
-            bundlePath,
+            maxCachedWorkflows: rssCache,
           });
         });
       }

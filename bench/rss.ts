@@ -1,8 +1,14 @@
 /**
- * 3c. Worker memory with 1,000 open sessions: the worker runs in its own process (bench/worker.ts,
- * composed like `npm run worker`, on a throwaway PostgreSQL), on a task queue of its own. The
- * benchmark starts N waiting sessions (production timings: nothing happens for 5 minutes), waits
- * until the worker holds every one in its workflow cache, then reads VmRSS from /proc/<pid>/status.
+ * 3c. Worker memory with 1,000 open sessions: the worker exactly as `npm run worker` runs it
+ * (dist/worker.mjs, built when stale; MALLOC_ARENA_MAX=2; on a throwaway PostgreSQL), on a task
+ * queue of its own. The benchmark starts N waiting sessions (production timings: nothing happens
+ * for 5 minutes), waits until the worker has run every one's first workflow task (read from its
+ * own Prometheus exporter: task count and sticky-cache size), then reads VmRSS from
+ * /proc/<pid>/status.
+ *
+ * Two variants: `sdk-default-cache` keeps every open session in the sticky cache (the SDK sizes it
+ * from the heap limit, ~1,100 here); `capped-cache` sets LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS, and
+ * also measures what an eviction costs: a query to a session no longer cached replays its history.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -10,37 +16,29 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { buildDist, DIST_DIR } from '../scripts/build';
 import { timingPolicy } from '../src/config/env';
-import { startLinkSession } from '../src/temporal/startLinkSession';
+import { type LinkSessionHandle, startLinkSession } from '../src/temporal/startLinkSession';
+import { getSessionQuery } from '../src/workflows/definitions';
 import { startPostgres, type ThrowawayPostgres } from './postgres';
 import type { BenchStack } from './stack';
-import { mapLimit, median, progress, sleep, until } from './util';
-
-export type RssVariant = 'shipped' | 'proposed';
+import { freePort, mapLimit, median, percentile, progress, sleep, until } from './util';
 
 export interface RssResult {
   sessions: number;
-  variant: RssVariant;
-  /** What differs from `npm run worker` (nothing for `shipped`). */
-  changes: string[];
+  variant: 'sdk-default-cache' | 'capped-cache';
+  /** LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS, or null for the SDK's default. */
+  max_cached_workflows: number | null;
   database: string;
   idle_rss_mb: number;
   rss_mb: number;
   rss_max_mb: number;
   per_session_kb: number;
-  heap_used_mb: number;
   cached_workflows: number;
   start_seconds: number;
-}
-
-interface Status {
-  state: string;
-  cached: number;
-  activations: number;
-  activities: number;
-  rss: number;
-  heap_used: number;
+  /** capped-cache only: a query to an evicted session (a full replay), p50/p99 over 50, in ms. */
+  evicted_query_p50_ms: number | null;
+  evicted_query_p99_ms: number | null;
 }
 
 /** Children to kill and directories to remove if the benchmark is interrupted. */
@@ -67,35 +65,41 @@ async function stopChild(child: ChildProcess, timeoutMs = 20_000): Promise<void>
   }
 }
 
+/** The worker's own Prometheus exporter: workflow tasks completed and workflows cached. */
+async function workerMetrics(url: string): Promise<{ tasks: number; cached: number } | undefined> {
+  const text = await fetch(url)
+    .then((r) => (r.ok ? r.text() : undefined))
+    .catch(() => undefined);
+  if (text === undefined) return undefined;
+  const sum = (re: RegExp) => [...text.matchAll(re)].reduce((acc, m) => acc + Number(m[1]), 0);
+  return {
+    tasks: sum(/^temporal_workflow_task_execution_latency(?:_seconds)?_count\{[^}]*\} (\S+)$/gm),
+    cached: sum(/^temporal_sticky_cache_size\{[^}]*\} (\S+)$/gm),
+  };
+}
+
 export async function benchWorkerRss(
   stack: BenchStack,
-  opts: { sessions: number; variant: RssVariant; bundlePath?: string },
+  opts: { sessions: number; maxCachedWorkflows?: number },
 ): Promise<RssResult> {
-  const proposed = opts.variant === 'proposed';
-  const changes = proposed
-    ? [
-        'workflow bundle built beforehand (no webpack in the worker)',
-        'PGlite driver not imported (lazy import in src/store/open.ts)',
-        'MALLOC_ARENA_MAX=2',
-      ]
-    : [];
+  const capped = opts.maxCachedWorkflows !== undefined;
+  const variant = capped ? 'capped-cache' : 'sdk-default-cache';
   const dataDir = await mkdtemp(join(tmpdir(), 'linkflow-bench-worker-'));
   tempDirs.add(dataDir);
   let pg: ThrowawayPostgres | null = null;
   let child: ChildProcess | null = null;
   try {
+    await buildDist({ ifStale: true });
     pg = await startPostgres();
-    if (!pg) {
-      if (proposed) throw new Error('the proposed variant needs PostgreSQL server binaries');
-      progress('rss: no PostgreSQL server binaries: the worker uses PGlite (RSS includes it)');
-    }
-    if (proposed && !opts.bundlePath) throw new Error('the proposed variant needs a prebuilt bundle');
+    if (!pg) throw new Error('rss: `npm run worker` needs PostgreSQL; no PostgreSQL server binaries found');
     const taskQueue = `bench-rss-${randomUUID()}`;
-    const entry = fileURLToPath(new URL('./worker.ts', import.meta.url));
-    // Only what the worker needs; nothing else from the caller's environment.
+    const metricsPort = await freePort();
+    const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+    // What `npm run worker` gets; nothing else from the caller's environment.
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? tmpdir(),
+      MALLOC_ARENA_MAX: '2',
       TEMPORAL_ADDRESS: stack.devServer.address,
       TEMPORAL_NAMESPACE: stack.namespace,
       TEMPORAL_TASK_QUEUE: taskQueue,
@@ -103,64 +107,53 @@ export async function benchWorkerRss(
       PLAID_BASE_URL: stack.emulator.url,
       LINKFLOW_API_KEY: stack.apiKey,
       LINKFLOW_ENCRYPTION_KEY: stack.encryptionKey,
+      LINKFLOW_WORKER_METRICS_PORT: String(metricsPort),
       LOG_LEVEL: 'warn',
-      ...(pg && { DATABASE_URL: pg.url }),
-      ...(proposed && {
-        BENCH_WORKFLOW_BUNDLE: opts.bundlePath,
-        BENCH_NO_PGLITE: '1',
-        MALLOC_ARENA_MAX: '2',
-      }),
+      DATABASE_URL: pg.url,
+      ...(capped && { LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS: String(opts.maxCachedWorkflows) }),
     };
     const started = Date.now();
-    const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
+    const proc = spawn(process.execPath, [join(DIST_DIR, 'worker.mjs')], {
       env,
-      cwd: process.cwd(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;
     children.add(proc);
     proc.once('exit', () => children.delete(proc));
-    let last: Status | null = null;
-    let buffer = '';
-    proc.stdout?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let nl = buffer.indexOf('\n');
-      while (nl >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        try {
-          last = JSON.parse(line) as Status;
-        } catch {
-          // not a status line
-        }
-        nl = buffer.indexOf('\n');
-      }
-    });
-    let stderr = '';
-    proc.stderr?.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-4000);
-    });
+    let output = '';
+    const keep = (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-4000);
+    };
+    proc.stdout?.on('data', keep);
+    proc.stderr?.on('data', keep);
     const pid = proc.pid;
     if (pid === undefined) throw new Error('could not start the worker process');
+    const alive = () => {
+      if (proc.exitCode !== null) throw new Error(`worker process exited ${proc.exitCode}: ${output}`);
+    };
 
     await until(
       'the worker process to run',
       () => {
-        if (proc.exitCode !== null) throw new Error(`worker process exited ${proc.exitCode}: ${stderr}`);
-        return (last as Status | null)?.state === 'RUNNING' ? true : undefined;
+        alive();
+        return output.includes('linkflow worker: task queue') ? true : undefined;
       },
       { timeoutMs: 120_000, intervalMs: 100 },
     );
     const startSeconds = (Date.now() - started) / 1000;
+    await until('the worker metrics', async () => (await workerMetrics(metricsUrl)) ?? undefined, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
     await sleep(1000);
     const idle = vmRssMb(pid);
     progress(
-      `rss (${opts.variant}): worker up in ${startSeconds.toFixed(1)} s, idle VmRSS ${mb(idle)} MB; opening ${opts.sessions} sessions`,
+      `rss (${variant}): worker up in ${startSeconds.toFixed(1)} s, idle VmRSS ${mb(idle)} MB; opening ${opts.sessions} sessions`,
     );
 
     const timing = timingPolicy(stack.env);
     const expiration = new Date(Date.now() + 4 * 3_600_000).toISOString();
-    await mapLimit(
+    const handles: LinkSessionHandle[] = await mapLimit(
       Array.from({ length: opts.sessions }, (_, i) => i),
       32,
       (i) =>
@@ -179,14 +172,16 @@ export async function benchWorkerRss(
           { taskQueue },
         ),
     );
+    const wanted = capped ? Math.min(opts.sessions, opts.maxCachedWorkflows ?? 0) : opts.sessions;
+    let metrics = { tasks: 0, cached: 0 };
     await until(
-      `the worker to cache ${opts.sessions} workflows`,
-      () => {
-        if (proc.exitCode !== null) throw new Error(`worker process exited ${proc.exitCode}: ${stderr}`);
-        const s = last as Status | null;
-        return s && s.cached >= opts.sessions && s.activations === 0 ? true : undefined;
+      `the worker to run ${opts.sessions} first workflow tasks`,
+      async () => {
+        alive();
+        metrics = (await workerMetrics(metricsUrl)) ?? metrics;
+        return metrics.tasks >= opts.sessions && metrics.cached >= wanted ? true : undefined;
       },
-      { timeoutMs: 120_000, intervalMs: 100 },
+      { timeoutMs: 180_000, intervalMs: 200 },
     );
     await sleep(1000);
     const samples: number[] = [];
@@ -194,20 +189,31 @@ export async function benchWorkerRss(
       samples.push(vmRssMb(pid));
       await sleep(500);
     }
-    const status = last as Status | null;
     const rss = median(samples);
+    metrics = (await workerMetrics(metricsUrl)) ?? metrics;
+
+    let evicted: number[] = [];
+    if (capped) {
+      // The first sessions started are long evicted: each query replays that session's history.
+      evicted = await mapLimit(handles.slice(0, 50), 1, async (handle) => {
+        const t0 = performance.now();
+        await handle.query(getSessionQuery);
+        return performance.now() - t0;
+      });
+    }
     return {
       sessions: opts.sessions,
-      variant: opts.variant,
-      changes,
-      database: pg ? 'PostgreSQL (throwaway)' : 'PGlite (no PostgreSQL binaries)',
+      variant,
+      max_cached_workflows: opts.maxCachedWorkflows ?? null,
+      database: 'PostgreSQL (throwaway)',
       idle_rss_mb: mb(idle),
       rss_mb: mb(rss),
       rss_max_mb: mb(Math.max(...samples)),
       per_session_kb: Math.round(((rss - idle) * 1024) / opts.sessions),
-      heap_used_mb: mb((status?.heap_used ?? 0) / 1024 / 1024),
-      cached_workflows: status?.cached ?? 0,
+      cached_workflows: metrics.cached,
       start_seconds: Math.round(startSeconds * 10) / 10,
+      evicted_query_p50_ms: capped ? Math.round(percentile(evicted, 50) * 10) / 10 : null,
+      evicted_query_p99_ms: capped ? Math.round(percentile(evicted, 99) * 10) / 10 : null,
     };
   } finally {
     if (child) await stopChild(child);

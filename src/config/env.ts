@@ -73,6 +73,7 @@ export const envSchema = z.object({
     ),
   LINKFLOW_CODEC_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   LINKFLOW_WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).optional(),
   PLAID_EMULATOR_USER_API: z.enum(['new', 'legacy']).default('new'),
   LINKFLOW_POLL_AFTER: duration('5m'),
   LINKFLOW_POLL_EVERY: duration('1m'),

@@ -28,6 +28,7 @@ try {
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     activities: createActivities({ plaid: services.plaid, store: services.store }),
     codec: services.codec,
+    maxCachedWorkflows: env.LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS,
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.once(signal, () => {

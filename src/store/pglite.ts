@@ -7,7 +7,7 @@
  */
 import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { assertNotInsideOwnTransaction, type Db, TransactionHandle, withinTransactionOf } from './db';
 import { Mutex } from './mutex';
 
@@ -64,6 +64,9 @@ export class PgliteDb implements Db {
   ) {}
 
   static async open(dataDir?: string): Promise<PgliteDb> {
+    // Imported here, not at the top: the WebAssembly PostgreSQL costs ~40 MB of RSS once loaded,
+    // which a worker or API on real PostgreSQL should never pay (issue 9).
+    const { PGlite } = await import('@electric-sql/pglite');
     if (dataDir === undefined) return new PgliteDb(await PGlite.create(), async () => undefined);
     await mkdir(resolve(dataDir, '..'), { recursive: true });
     const release = await acquireDirLock(dataDir);

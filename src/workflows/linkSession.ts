@@ -94,11 +94,22 @@ export async function linkSessionWorkflow(
   };
 
   const dispatch = (event: SessionEvent) => {
-    const next = reduce(state, event, nowIso());
+    const next = reduce(state, versioned(event), nowIso());
     state = next.state;
     version++;
     for (const command of next.commands) run(command);
     publish();
+  };
+
+  // A failure for a token already exchanged leaves the Item exchanged (a reducer rule). Histories
+  // recorded before that rule let it overwrite the Item, and must replay as they ran. Decided at
+  // dispatch, against the state the reducer will see.
+  const versioned = (event: SessionEvent): SessionEvent => {
+    if (event.type !== 'exchangeFailed') return event;
+    const token = state.tokens.find((t) => t.publicToken === event.publicToken);
+    return token?.status === 'exchanged' && !patched('exchanged-stays-exchanged')
+      ? { ...event, legacyOverwrite: true }
+      : event;
   };
 
   const track = (work: Promise<SessionEvent>) => {

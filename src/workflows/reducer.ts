@@ -91,7 +91,13 @@ export type SessionEvent =
   | { type: 'pollFailed'; error: ErrorInfo; at: string; final: boolean }
   | { type: 'pollingChanged'; active: boolean }
   | { type: 'exchanged'; publicToken: string; itemId: string }
-  | { type: 'exchangeFailed'; publicToken: string; error: ErrorInfo }
+  | {
+      type: 'exchangeFailed';
+      publicToken: string;
+      error: ErrorInfo;
+      /** Only for histories recorded before the rule below (see linkSession.ts): the old rule. */
+      legacyOverwrite?: true;
+    }
   | { type: 'itemDescribed'; details: ItemDetails }
   | { type: 'describeFailed'; itemId: string; error: ErrorInfo }
   | { type: 'paymentAccountSelected'; accountId: string; at: string }
@@ -275,11 +281,17 @@ function apply(state: SessionState, event: SessionEvent): SessionState {
         items: [...s.items, { itemId: event.itemId, details: null, describing: false, error: null }],
       };
     }
-    case 'exchangeFailed':
+    case 'exchangeFailed': {
+      // An Item once exchanged stays exchanged: its access token is in the store. A later failure
+      // for the same public token can only come from a second attempt (which Plaid refuses as
+      // INVALID_PUBLIC_TOKEN) and must not turn a linked Item into a lost one.
+      const token = state.tokens.find((t) => t.publicToken === event.publicToken);
+      if (token?.status === 'exchanged' && !event.legacyOverwrite) return state;
       return addError(
         updateToken(state, event.publicToken, { status: 'failed', error: event.error }),
         event.error,
       );
+    }
     case 'itemDescribed':
       return updateItem(state, event.details.itemId, {
         details: event.details,

@@ -10,12 +10,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, Socket } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
 import { NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { PlaidApi } from 'plaid';
 import { Registry } from 'prom-client';
+import { buildDist, DIST_DIR } from '../../scripts/build';
 import { createActivities } from '../../src/activities';
 import { createApp } from '../../src/api/app';
 import { type RunningServer, serveApp } from '../../src/api/server';
@@ -615,16 +617,17 @@ export interface WorkerProcess {
 }
 
 /**
- * `node --import tsx src/main/worker.ts` with the given environment; resolves once it printed its
- * ready line (the bundle is built and the worker is about to poll).
+ * The worker exactly as `npm run worker` runs it (dist/worker.mjs, built here when stale) with the
+ * given environment; resolves once it printed its ready line (it is about to poll).
  */
 export async function spawnWorkerProcess(
   env: Record<string, string>,
   opts: { readyTimeoutMs?: number } = {},
 ): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/worker.ts'], {
+  await buildDist({ ifStale: true });
+  const child = spawn(process.execPath, [join(DIST_DIR, 'worker.mjs')], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MALLOC_ARENA_MAX: '2', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];

@@ -149,6 +149,22 @@ describe('reducer: tokens', () => {
     ]);
     expect(view.status).toBe('awaiting_payment_account');
   });
+
+  it('never lets a late failure for the same public token undo an exchanged Item', () => {
+    const { state } = run([
+      itemAdd('public-a'),
+      { type: 'exchanged', publicToken: 'public-a', itemId: 'item-a' },
+      {
+        type: 'exchangeFailed',
+        publicToken: 'public-a',
+        error: { code: 'INVALID_PUBLIC_TOKEN', message: 'already exchanged' },
+      },
+      finished(['public-a']),
+    ]);
+    const view = toView(state);
+    expect(view.items.map((i) => [i.status, i.item_id])).toEqual([['exchanged', 'item-a']]);
+    expect(view.errors).toEqual([]);
+  });
 });
 
 describe('reducer: statuses', () => {
