@@ -14,7 +14,6 @@
  *   --concurrency a,b,c    ingestion concurrencies (default 1,16,64)
  *   --e2e-sessions M       sessions per end-to-end repetition (default 30)
  *   --rss-sessions K       open sessions for the worker memory figure (default 1000)
- *   --rss-cache C          the capped-cache variant's LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS (default 250)
  *   --log-level L          the API's log level (default info; lines go to /dev/null)
  *   --no-verify            attribution only: the API does not verify webhooks (PLAID_VERIFY_WEBHOOKS=false)
  *   --cpu-prof-dir DIR     CPU-profile one extra ingestion run (webhooks and raw) at the highest
@@ -51,7 +50,6 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '1,16,64' },
     'e2e-sessions': { type: 'string', default: '30' },
     'rss-sessions': { type: 'string', default: '1000' },
-    'rss-cache': { type: 'string', default: '250' },
     'log-level': { type: 'string', default: 'info' },
     'cpu-prof-dir': { type: 'string' },
     'no-verify': { type: 'boolean', default: false },
@@ -81,7 +79,6 @@ const ingestSessions = int('sessions', args.sessions);
 const concurrencies = (args.concurrency ?? '').split(',').map((c) => int('concurrency', c.trim()));
 const e2eSessions = int('e2e-sessions', args['e2e-sessions']);
 const rssSessions = int('rss-sessions', args['rss-sessions']);
-const rssCache = int('rss-cache', args['rss-cache'], 2);
 
 interface Results {
   verify?: VerifyResult;
@@ -89,7 +86,7 @@ interface Results {
   sessions?: SessionsResult;
   polling?: PollingResult;
   rss?: RssResult;
-  rss_capped?: RssResult;
+  rss_all_cached?: RssResult;
 }
 
 function machine(stack: BenchStack | null) {
@@ -202,9 +199,9 @@ function flatJson(results: Results, stack: BenchStack | null, durationS: number)
     worker_rss_mb_1000_open: results.rss?.rss_mb ?? null,
     worker_rss_mb_idle: results.rss?.idle_rss_mb ?? null,
     worker_rss_kb_per_open_session: results.rss?.per_session_kb ?? null,
-    worker_rss_mb_1000_open_capped_cache: results.rss_capped?.rss_mb ?? null,
-    worker_max_cached_workflows_capped: results.rss_capped?.max_cached_workflows ?? null,
-    evicted_session_query_p50_ms: results.rss_capped?.evicted_query_p50_ms ?? null,
+    worker_max_cached_workflows: results.rss?.max_cached_workflows ?? null,
+    evicted_session_query_p50_ms: results.rss?.evicted_query_p50_ms ?? null,
+    worker_rss_mb_1000_open_all_cached: results.rss_all_cached?.rss_mb ?? null,
     verify_us: results.verify?.verify_us ?? null,
     targets: targetCheck(results),
     details: results,
@@ -356,10 +353,10 @@ function report(
         ],
       );
     }
-    for (const x of [r, results.rss_capped]) {
+    for (const x of [r, results.rss_all_cached]) {
       if (!x) continue;
       rows.push([
-        `worker RSS (npm run worker), ${x.sessions} open sessions, ${x.variant}${x.max_cached_workflows !== null ? ` ${x.max_cached_workflows}` : ''}`,
+        `worker RSS (npm run worker), ${x.sessions} open sessions, ${x.variant} (cache ${x.max_cached_workflows ?? 'sized by the SDK'})`,
         `${x.rss_mb} MB (max ${x.rss_max_mb}; idle ${x.idle_rss_mb} MB; ~${x.per_session_kb} KB/session; cached ${x.cached_workflows}; up in ${x.start_seconds} s${x.evicted_query_p50_ms !== null ? `; query to an evicted session p50 ${x.evicted_query_p50_ms} ms, p99 ${x.evicted_query_p99_ms} ms` : ''})`,
       ]);
     }
@@ -487,12 +484,12 @@ async function main() {
     try {
       if (phases.has('rss')) {
         await phase('rss', async () => {
-          results.rss = await benchWorkerRss(current, { sessions: rssSessions });
+          results.rss = await benchWorkerRss(current, { sessions: rssSessions, variant: 'shipped' });
         });
-        await phase('rss_capped', async () => {
-          results.rss_capped = await benchWorkerRss(current, {
+        await phase('rss_all_cached', async () => {
+          results.rss_all_cached = await benchWorkerRss(current, {
             sessions: rssSessions,
-            maxCachedWorkflows: rssCache,
+            variant: 'all-cached',
           });
         });
       }

@@ -6,9 +6,10 @@
  * own Prometheus exporter: task count and sticky-cache size), then reads VmRSS from
  * /proc/<pid>/status.
  *
- * Two variants: `sdk-default-cache` keeps every open session in the sticky cache (the SDK sizes it
- * from the heap limit, ~1,100 here); `capped-cache` sets LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS, and
- * also measures what an eviction costs: a query to a session no longer cached replays its history.
+ * Two variants: `shipped` is `npm run worker` as configured by default (a sticky cache of 500
+ * workflows), and also measures what an eviction costs: a query to a session no longer cached
+ * replays its history; `all-cached` sets LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS=auto, so the SDK sizes
+ * the cache from the heap limit (~1,100 here) and every open session stays cached.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -17,7 +18,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDist, DIST_DIR } from '../scripts/build';
-import { timingPolicy } from '../src/config/env';
+import { loadEnv, timingPolicy } from '../src/config/env';
 import { type LinkSessionHandle, startLinkSession } from '../src/temporal/startLinkSession';
 import { getSessionQuery } from '../src/workflows/definitions';
 import { startPostgres, type ThrowawayPostgres } from './postgres';
@@ -26,8 +27,8 @@ import { freePort, mapLimit, median, percentile, progress, sleep, until } from '
 
 export interface RssResult {
   sessions: number;
-  variant: 'sdk-default-cache' | 'capped-cache';
-  /** LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS, or null for the SDK's default. */
+  variant: 'shipped' | 'all-cached';
+  /** The worker's sticky-cache size (LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS), null for the SDK's. */
   max_cached_workflows: number | null;
   database: string;
   idle_rss_mb: number;
@@ -36,7 +37,7 @@ export interface RssResult {
   per_session_kb: number;
   cached_workflows: number;
   start_seconds: number;
-  /** capped-cache only: a query to an evicted session (a full replay), p50/p99 over 50, in ms. */
+  /** When sessions outnumber the cache: a query to an evicted session (a full replay), p50/p99 over 50, in ms. */
   evicted_query_p50_ms: number | null;
   evicted_query_p99_ms: number | null;
 }
@@ -80,10 +81,11 @@ async function workerMetrics(url: string): Promise<{ tasks: number; cached: numb
 
 export async function benchWorkerRss(
   stack: BenchStack,
-  opts: { sessions: number; maxCachedWorkflows?: number },
+  opts: { sessions: number; variant: RssResult['variant'] },
 ): Promise<RssResult> {
-  const capped = opts.maxCachedWorkflows !== undefined;
-  const variant = capped ? 'capped-cache' : 'sdk-default-cache';
+  const variant = opts.variant;
+  const cacheSize = variant === 'shipped' ? loadEnv({}).LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS : undefined;
+  const capped = cacheSize !== undefined && cacheSize < opts.sessions;
   const dataDir = await mkdtemp(join(tmpdir(), 'linkflow-bench-worker-'));
   tempDirs.add(dataDir);
   let pg: ThrowawayPostgres | null = null;
@@ -110,7 +112,7 @@ export async function benchWorkerRss(
       LINKFLOW_WORKER_METRICS_PORT: String(metricsPort),
       LOG_LEVEL: 'warn',
       DATABASE_URL: pg.url,
-      ...(capped && { LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS: String(opts.maxCachedWorkflows) }),
+      ...(variant === 'all-cached' && { LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS: 'auto' }),
     };
     const started = Date.now();
     const proc = spawn(process.execPath, [join(DIST_DIR, 'worker.mjs')], {
@@ -172,7 +174,7 @@ export async function benchWorkerRss(
           { taskQueue },
         ),
     );
-    const wanted = capped ? Math.min(opts.sessions, opts.maxCachedWorkflows ?? 0) : opts.sessions;
+    const wanted = Math.min(opts.sessions, cacheSize ?? opts.sessions);
     let metrics = { tasks: 0, cached: 0 };
     await until(
       `the worker to run ${opts.sessions} first workflow tasks`,
@@ -204,7 +206,7 @@ export async function benchWorkerRss(
     return {
       sessions: opts.sessions,
       variant,
-      max_cached_workflows: opts.maxCachedWorkflows ?? null,
+      max_cached_workflows: cacheSize ?? null,
       database: 'PostgreSQL (throwaway)',
       idle_rss_mb: mb(idle),
       rss_mb: mb(rss),

@@ -73,7 +73,13 @@ export const envSchema = z.object({
     ),
   LINKFLOW_CODEC_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   LINKFLOW_WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
-  LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).optional(),
+  // Open sessions idle for hours (waiting for webhooks or for the user's payment choice); past
+  // this many, the least recently used is evicted and replayed (~11 ms) on its next event. 500
+  // keeps 1,000 open sessions under 400 MB (issue 9). `auto`: the SDK's size, from the heap limit.
+  LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS: z
+    .union([z.literal('auto'), z.coerce.number().int().min(0).max(100_000)])
+    .default(500)
+    .transform((v) => (v === 'auto' ? undefined : v)),
   PLAID_EMULATOR_USER_API: z.enum(['new', 'legacy']).default('new'),
   LINKFLOW_POLL_AFTER: duration('5m'),
   LINKFLOW_POLL_EVERY: duration('1m'),

@@ -143,6 +143,7 @@ export function createStack(env: Env, opts: { logger: Logger }): EmbeddedStack {
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       activities: createActivities({ plaid: services.plaid, store: services.store }),
       codec: services.codec,
+      maxCachedWorkflows: env.LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS,
     });
     const running = worker.run();
     stops.unshift({
