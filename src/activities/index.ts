@@ -18,7 +18,20 @@ export interface ActivityDeps {
 
 export function createActivities(deps: ActivityDeps): LinkSessionActivities {
   return {
-    exchangePublicToken: (input) => exchangePublicToken(deps, input),
+    exchangePublicToken: async (input) => {
+      const result = await exchangePublicToken(deps, input);
+      if (!input.describe || !result.ok) return result;
+      // The token is spent and the access token stored: a failure to describe must not fail (and
+      // retry) the exchange. The workflow describes the Item on its own when details are missing.
+      const details = await describeItem(deps, { itemId: result.itemId }).catch((err: unknown) => {
+        activityLog()?.warn('describing the Item after its exchange failed; the workflow will retry it', {
+          itemId: result.itemId,
+          error: err instanceof Error ? err.message : String(err),
+        });
+        return undefined;
+      });
+      return details ? { ...result, details } : result;
+    },
     fetchLinkSessionResults: (input) => fetchLinkSessionResults(deps, input),
     describeItem: (input) => describeItem(deps, input),
     setupPayment: (input) => setupPayment(deps, input),

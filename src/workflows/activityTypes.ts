@@ -16,6 +16,12 @@ export interface ExchangePublicTokenInput {
   publicToken: string;
   clientUserId: string;
   userId: string;
+  /**
+   * Also describe the Item once it is exchanged (best effort: on failure the result has no
+   * `details` and the workflow runs `describeItem` itself). Saves one activity and one workflow
+   * task per Item between the exchange and eligibility.
+   */
+  describe?: boolean;
 }
 
 export interface SetupPaymentInput {

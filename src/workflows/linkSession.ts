@@ -128,17 +128,26 @@ export async function linkSessionWorkflow(
 
   const run = (command: Command) => {
     switch (command.type) {
-      case 'exchange':
+      case 'exchange': {
+        // The exchange describes the Item too (one activity and one workflow task fewer before
+        // eligibility). Histories recorded before that ran a separate describeItem for each Item.
+        const describe = patched('describe-with-exchange');
         return track(
           exchangePublicToken({
             linkToken: input.linkToken,
             publicToken: command.publicToken,
             clientUserId: input.clientUserId,
             userId: input.userId,
+            ...(describe && { describe: true }),
           }).then(
             (r): SessionEvent =>
               r.ok
-                ? { type: 'exchanged', publicToken: command.publicToken, itemId: r.itemId }
+                ? {
+                    type: 'exchanged',
+                    publicToken: command.publicToken,
+                    itemId: r.itemId,
+                    ...(r.details && { details: r.details }),
+                  }
                 : { type: 'exchangeFailed', publicToken: command.publicToken, error: r.error },
             (err): SessionEvent => ({
               type: 'exchangeFailed',
@@ -147,6 +156,7 @@ export async function linkSessionWorkflow(
             }),
           ),
         );
+      }
       case 'describe':
         return track(
           describeItem({ itemId: command.itemId }).then(

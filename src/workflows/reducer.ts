@@ -90,7 +90,7 @@ export type SessionEvent =
   | { type: 'polled'; snapshot: LinkTokenSnapshot; at: string; final: boolean }
   | { type: 'pollFailed'; error: ErrorInfo; at: string; final: boolean }
   | { type: 'pollingChanged'; active: boolean }
-  | { type: 'exchanged'; publicToken: string; itemId: string }
+  | { type: 'exchanged'; publicToken: string; itemId: string; details?: ItemDetails }
   | {
       type: 'exchangeFailed';
       publicToken: string;
@@ -275,11 +275,15 @@ function apply(state: SessionState, event: SessionEvent): SessionState {
         itemId: event.itemId,
         error: null,
       });
-      if (s.items.some((i) => i.itemId === event.itemId)) return s;
-      return {
-        ...s,
-        items: [...s.items, { itemId: event.itemId, details: null, describing: false, error: null }],
-      };
+      const known = s.items.find((i) => i.itemId === event.itemId);
+      if (known) {
+        return event.details && !known.details
+          ? updateItem(s, event.itemId, { details: event.details, describing: false, error: null })
+          : s;
+      }
+      // Details that came with the exchange make the Item described at once (no describe command).
+      const item = { itemId: event.itemId, details: event.details ?? null, describing: false, error: null };
+      return { ...s, items: [...s.items, item] };
     }
     case 'exchangeFailed': {
       // An Item once exchanged stays exchanged: its access token is in the store. A later failure

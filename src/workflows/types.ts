@@ -106,7 +106,9 @@ export interface SelectPaymentAccountRequest {
 
 // ---- Activity results (what enters history: no secrets, public tokens only via the codec) ----
 
-export type ExchangeResult = { ok: true; itemId: string } | { ok: false; error: ErrorInfo };
+export type ExchangeResult =
+  /** `details` when the exchange was asked to describe the Item too and that succeeded. */
+  { ok: true; itemId: string; details?: ItemDetails } | { ok: false; error: ErrorInfo };
 
 export interface LinkResultItem {
   publicToken: string;

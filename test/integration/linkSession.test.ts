@@ -1,6 +1,7 @@
 /**
  * The Link session workflow on the real dev server, with the Plaid emulator over HTTP.
  */
+import type { WorkflowHandle } from '@temporalio/client';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { getSessionQuery, selectPaymentAccountUpdate } from '../../src/workflows/definitions';
@@ -95,6 +96,16 @@ const eligibleKeys = (v: SessionView) =>
   v.eligible_accounts.map((a) => `${a.institution_name}/${a.mask}`).sort();
 const firstThree = () => catalogue.slice(0, 3).map((i) => i.institution_id);
 
+/** How many times the workflow scheduled each activity type, from its history. */
+async function scheduledActivities(handle: WorkflowHandle) {
+  const counts: Record<string, number> = {};
+  for (const event of (await handle.fetchHistory()).events ?? []) {
+    const name = event.activityTaskScheduledEventAttributes?.activityType?.name;
+    if (name) counts[name] = (counts[name] ?? 0) + 1;
+  }
+  return counts;
+}
+
 async function exchangeCounts(): Promise<Record<string, number>> {
   return ((await stack.emulator('/__emulator/state')) as EmulatorState).exchanges;
 }
@@ -139,6 +150,26 @@ describe('Link session workflow', () => {
     expect(result.status).toBe('completed');
     expect(Object.values(await exchangeCounts())).toEqual([1, 1, 1]);
     expect((await stack.store.counts()).items).toBe(3);
+    // Each exchange described its Item: no separate describeItem activity.
+    expect(await scheduledActivities(handle)).toMatchObject({ exchangePublicToken: 3 });
+    expect((await scheduledActivities(handle)).describeItem ?? 0).toBe(0);
+  });
+
+  it('an Item the exchange could not describe is described by its own activity, and the session goes on', async () => {
+    await freshStack();
+    const { linkToken, handle } = await stack.createSession({ payment: { product: 'auth' } });
+    await stack.emulator('/__emulator/faults', {
+      path: '/item/get',
+      error_code: 'INTERNAL_SERVER_ERROR',
+      times: 1,
+    });
+    const institutions = firstThree();
+    await stack.emulator('/__emulator/link/complete', { link_token: linkToken, institutions });
+    const awaiting = await untilStatus(handle, 'awaiting_payment_account');
+    expect(awaiting.items.map((i) => i.status)).toEqual(['exchanged', 'exchanged', 'exchanged']);
+    expect(eligibleKeys(awaiting)).toEqual(expectedEligible(institutions));
+    expect(await scheduledActivities(handle)).toMatchObject({ exchangePublicToken: 3, describeItem: 1 });
+    expect(Object.values(await exchangeCounts())).toEqual([1, 1, 1]);
   });
 
   it('all webhooks dropped: polling recovers every token and reaches the same result', async () => {

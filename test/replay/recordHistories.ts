@@ -238,6 +238,30 @@ export const SCENARIOS: Scenario[] = [
       return { linkToken, expect: 'completed' };
     },
   },
+  // Recorded after patched('describe-with-exchange'): each exchange describes its Item, so these
+  // histories carry the marker and no describeItem activity (the ones above carry the old path).
+  paymentScenario(
+    'payment-auth-described-by-exchange',
+    { product: 'auth' },
+    [PLATYPUS, GINGHAM, TATTERSALL],
+    first,
+    { numbers_available: true },
+  ),
+  {
+    // The exchange could not describe one Item (/item/get failed once): that Item alone gets its
+    // own describeItem activity.
+    name: 'describe-fallback',
+    async run(stack) {
+      const { linkToken } = await stack.createSession({ via: 'direct', payment: null });
+      await stack.emulator('/__emulator/faults', {
+        path: '/item/get',
+        error_code: 'INTERNAL_SERVER_ERROR',
+        times: 1,
+      });
+      await stack.completeLink(linkToken, { institutions: [PLATYPUS, GINGHAM] });
+      return { linkToken, expect: 'completed' };
+    },
+  },
 ];
 
 async function main() {

@@ -128,6 +128,27 @@ describe('reducer: tokens', () => {
     expect(commands.filter((c) => c.type === 'reconcile')).toHaveLength(1);
   });
 
+  it('takes the details that come with the exchange, and describes only Items without them', () => {
+    const { state, commands } = run([
+      itemAdd('public-a'),
+      itemAdd('public-b'),
+      {
+        type: 'exchanged',
+        publicToken: 'public-a',
+        itemId: 'item-a',
+        details: details('item-a', ['auth'], ['checking']),
+      },
+      { type: 'exchanged', publicToken: 'public-b', itemId: 'item-b' },
+      finished(['public-a', 'public-b']),
+      reconciled,
+    ]);
+    expect(commands.filter((c) => c.type === 'describe')).toEqual([{ type: 'describe', itemId: 'item-b' }]);
+    expect(statusOf(state)).toBe('exchanging');
+    const described = run([{ type: 'itemDescribed', details: details('item-b', [], ['savings']) }], state);
+    expect(toView(described.state).status).toBe('awaiting_payment_account');
+    expect(toView(described.state).eligible_accounts.map((a) => a.account_id)).toEqual(['item-a-acc-0']);
+  });
+
   it('keeps a failed token as a failed item with its reason', () => {
     const { state } = run([
       itemAdd('public-a'),
