@@ -308,7 +308,7 @@ function report(
               .map(([t, share]) => `${t} ${Math.round(share * 100)}%`)
               .join(
                 ', ',
-              )} (reconcile last by ${Number.isFinite(s.breakdown.reconcile_last_by_p50_ms) ? `${s.breakdown.reconcile_last_by_p50_ms} ms p50` : '-'}); exchange done -> describe started ${s.breakdown.exchange_done_to_describe_started_p50_ms} ms`,
+              )} (reconcile last by ${Number.isFinite(s.breakdown.reconcile_last_by_p50_ms) ? `${s.breakdown.reconcile_last_by_p50_ms} ms p50` : '-'})${Number.isFinite(s.breakdown.exchange_done_to_describe_started_p50_ms) ? `; exchange done -> separate describeItem started ${s.breakdown.exchange_done_to_describe_started_p50_ms} ms` : '; every Item described by its exchange'}`,
           ],
           [
             'activities (burst): queued / ran p50',
