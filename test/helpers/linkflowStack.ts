@@ -1,6 +1,6 @@
 /**
- * A whole linkflow deployment in one process, for the chaos suites and for recording replay
- * histories: the Plaid emulator over HTTP; the real API (`createApp` + `serveApp`, Plaid webhook
+ * A whole linkflow deployment in one process, for the integration and chaos suites and for
+ * recording replay histories: the Plaid emulator over HTTP; the real API (`createApp` + `serveApp`, Plaid webhook
  * verification on) as the emulator's webhook receiver; the item store (PostgreSQL when a URL is
  * given, PGlite in memory otherwise); the encryption codec under a chosen key; and, unless told
  * otherwise, an in-process worker (a test may run the worker as a child process instead).
@@ -49,6 +49,14 @@ export const CHAOS_TIMING: TimingPolicy = {
   pollEveryMs: 400,
   resultsWindowMs: DEFAULT_TIMING.resultsWindowMs,
   selectionTimeoutMs: 120_000,
+};
+
+/** The integration tests' timings: poll after 1.5 s of webhook silence, every 500 ms. */
+export const TEST_TIMING: TimingPolicy = {
+  pollAfterMs: 1_500,
+  pollEveryMs: 500,
+  resultsWindowMs: DEFAULT_TIMING.resultsWindowMs,
+  selectionTimeoutMs: 60_000,
 };
 
 export const STACK_API_KEY = 'chaos-api-key-0123456789abcdef';

@@ -10,6 +10,8 @@ import { failureConverterPath } from '../../src/temporal/dataConverter';
 import { workflowsPath as linkSessionWorkflowsPath } from '../../src/temporal/worker';
 
 export interface TemporalTestContext {
+  /** The shared dev server's frontend address, for stacks that open their own connections. */
+  address: string;
   client: Client;
   connection: Connection;
   nativeConnection: NativeConnection;
@@ -24,6 +26,7 @@ export async function connectToTestServer(): Promise<TemporalTestContext> {
   const nativeConnection = await NativeConnection.connect({ address });
   const client = new Client({ connection, namespace });
   return {
+    address,
     client,
     connection,
     nativeConnection,

@@ -6,7 +6,7 @@ import type { WorkflowBundle } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { linkSessionWorkflowId } from '../../src/workflows/definitions';
 import type { SessionView } from '../../src/workflows/types';
-import { type Stack, startStack } from '../helpers/stack';
+import { type LinkflowStack, startLinkflowStack, TEST_TIMING } from '../helpers/linkflowStack';
 import { connectToTestServer, linkSessionBundle, type TemporalTestContext } from '../helpers/temporal';
 
 interface EmulatorState {
@@ -16,7 +16,7 @@ interface EmulatorState {
 
 let t: TemporalTestContext;
 let bundle: WorkflowBundle;
-let stack: Stack;
+let stack: LinkflowStack;
 
 beforeAll(async () => {
   t = await connectToTestServer();
@@ -29,16 +29,23 @@ afterEach(async () => {
   await stack?.close();
 });
 
+// biome-ignore lint/suspicious/noExplicitAny: tests read JSON bodies of many shapes
+type Json = any;
+
+/** A stack whose webhooks reach the real API (verified), and its authenticated API calls. */
 async function api() {
-  stack = await startStack(t, bundle, { viaApi: true });
-  if (!stack.api) throw new Error('stack without API');
-  return stack.api;
+  stack = await startLinkflowStack({
+    temporal: { address: t.address, namespace: t.namespace },
+    bundle,
+    timing: TEST_TIMING,
+  });
+  return { call: (method: string, path: string, body?: unknown) => stack.api<Json>(method, path, body) };
 }
 
 async function sessionView(linkToken: string): Promise<SessionView> {
-  const res = await stack.api?.call('GET', `/link/sessions/${linkToken}`);
-  if (res?.status !== 200) throw new Error(`GET session -> ${res?.status}`);
-  return res.body as SessionView;
+  const res = await stack.api<SessionView>('GET', `/link/sessions/${linkToken}`);
+  if (res.status !== 200) throw new Error(`GET session -> ${res.status}`);
+  return res.body;
 }
 
 async function untilStatus(linkToken: string, status: SessionView['status']): Promise<SessionView> {

@@ -6,7 +6,13 @@ import type { WorkflowBundle } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { getSessionQuery, selectPaymentAccountUpdate } from '../../src/workflows/definitions';
 import type { SessionStatus, SessionView } from '../../src/workflows/types';
-import { type Stack, startStack } from '../helpers/stack';
+import {
+  type CreatedSession,
+  type LinkflowStack,
+  type SessionRequest,
+  startLinkflowStack,
+  TEST_TIMING,
+} from '../helpers/linkflowStack';
 import { connectToTestServer, linkSessionBundle, type TemporalTestContext } from '../helpers/temporal';
 
 interface CatalogueInstitution {
@@ -24,7 +30,7 @@ interface EmulatorState {
 
 let t: TemporalTestContext;
 let bundle: WorkflowBundle;
-let stack: Stack;
+let stack: LinkflowStack;
 let catalogue: CatalogueInstitution[];
 
 beforeAll(async () => {
@@ -35,8 +41,20 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function freshStack(opts?: Parameters<typeof startStack>[2]) {
-  stack = await startStack(t, bundle, opts);
+/** A stack of its own per test: emulator faults are global to an emulator. */
+async function freshStack() {
+  const started = await startLinkflowStack({
+    temporal: { address: t.address, namespace: t.namespace },
+    bundle,
+    timing: TEST_TIMING,
+  });
+  // Sessions started directly (Plaid + startLinkSession), asking for auth unless told otherwise.
+  const createSession = started.createSession;
+  stack = {
+    ...started,
+    createSession: (req: SessionRequest = {}): Promise<CreatedSession> =>
+      createSession({ via: 'direct', payment: { product: 'auth' }, ...req }),
+  };
   catalogue = ((await stack.emulator('/__emulator/institutions')) as { institutions: CatalogueInstitution[] })
     .institutions;
 }
