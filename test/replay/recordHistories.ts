@@ -16,12 +16,12 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { PlaidApi } from 'plaid';
 import { startDevServer } from '../../src/temporal/devServer';
 import { bundleLinkSessionWorkflows } from '../../src/temporal/worker';
 import type { PaymentChoice, SessionStatus, SessionView } from '../../src/workflows/types';
-import { historyToJSON } from '../helpers/historyJson';
 import {
   CHAOS_TIMING,
   type LinkflowStack,

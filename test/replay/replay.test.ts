@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { HistoryAndWorkflowId } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { History } from '@temporalio/common/lib/proto-utils';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { type ReplayWorkerOptions, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +21,6 @@ import { createKeyring } from '../../src/crypto';
 import { createEncryptionCodec } from '../../src/temporal/codec';
 import { failureConverterPath } from '../../src/temporal/dataConverter';
 import type { LinkSessionInput } from '../../src/workflows/types';
-import { historyFromJSON } from '../helpers/historyJson';
 import { linkSessionBundle, workflowBundle } from '../helpers/temporal';
 import { REPLAY_TEST_KEY, replayDataConverter } from './testKey';
 
