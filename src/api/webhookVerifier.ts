@@ -5,7 +5,9 @@
  *    `none`, HS256, RS256 — is refused before any key is looked at, so no algorithm confusion);
  * 2. the key is Plaid's verification key for the header's `kid`, fetched from
  *    `/webhook_verification_key/get` and cached by kid (concurrent look-ups of one kid share one
- *    fetch; failures are not cached; a key whose `expired_at` has passed is refused);
+ *    fetch; failures are not cached; a key whose `expired_at` has passed is refused). A kid Plaid
+ *    does not know is remembered for a minute, and new kids are looked up at a bounded rate, so
+ *    forged webhooks cannot make linkflow call Plaid at will;
  * 3. the signature checks out, `iat` is at most `maxAgeSeconds` old and not in the future beyond
  *    a small skew;
  * 4. `request_body_sha256` equals the SHA-256 (hex) of the exact bytes received, compared in
@@ -45,6 +47,17 @@ export interface WebhookVerifierOptions {
    * expired it since; if that fetch fails the cached copy keeps serving.
    */
   keyRefreshSeconds?: number;
+  /**
+   * A kid Plaid said it does not know is refused without asking again for this long: a forged
+   * webhook must not turn into a Plaid call each time it is sent.
+   */
+  unknownKidSeconds?: number;
+  /**
+   * At most this many look-ups of kids not in the cache per minute; past it a new kid answers
+   * `key_unavailable` (503, so Plaid retries a genuine webhook) instead of reaching Plaid. Floods
+   * of random kids then cost Plaid calls at this rate, not at the attacker's.
+   */
+  maxNewKidLookupsPerMinute?: number;
 }
 
 export interface WebhookVerifier {
@@ -58,6 +71,10 @@ interface CachedKey {
 }
 
 class UnusableKeyError extends Error {}
+class LookupBudgetExhausted extends Error {}
+
+/** Bounds the memory of unknown kids remembered (oldest forgotten first). */
+const MAX_UNKNOWN_KIDS = 10_000;
 
 const MAX_HEADER_LENGTH = 8192;
 const KID_PATTERN = /^[\w.:-]{1,256}$/;
@@ -78,8 +95,20 @@ export function createWebhookVerifier(opts: WebhookVerifierOptions): WebhookVeri
   const maxAge = opts.maxAgeSeconds ?? 300;
   const skew = opts.clockSkewSeconds ?? 30;
   const refreshMs = (opts.keyRefreshSeconds ?? 3600) * 1000;
+  const unknownMs = (opts.unknownKidSeconds ?? 60) * 1000;
+  const lookupsPerMinute = opts.maxNewKidLookupsPerMinute ?? 30;
   const cache = new Map<string, CachedKey>();
   const inflight = new Map<string, Promise<CachedKey | null>>();
+  /** kid -> until when it is known to be unknown (ms). */
+  const unknown = new Map<string, number>();
+  /** When recent look-ups of new kids started (ms), for the per-minute budget. */
+  let lookups: number[] = [];
+
+  function rememberUnknown(kid: string, nowMs: number) {
+    unknown.delete(kid);
+    unknown.set(kid, nowMs + unknownMs);
+    if (unknown.size > MAX_UNKNOWN_KIDS) unknown.delete(unknown.keys().next().value as string);
+  }
 
   async function getKey(kid: string): Promise<CachedKey | null> {
     const cached = cache.get(kid);
@@ -87,12 +116,20 @@ export function createWebhookVerifier(opts: WebhookVerifierOptions): WebhookVeri
     if (cached && (cached.expiredAt !== null || nowMs - cached.fetchedAtMs < refreshMs)) return cached;
     let flight = inflight.get(kid);
     if (!flight) {
+      if (!cached) {
+        if ((unknown.get(kid) ?? 0) > nowMs) return null;
+        lookups = lookups.filter((at) => nowMs - at < 60_000);
+        if (lookups.length >= lookupsPerMinute) throw new LookupBudgetExhausted();
+        lookups.push(nowMs);
+      }
       flight = (async () => {
         const jwk = await opts.fetchKey(kid);
         if (!jwk || jwk.kid !== kid) {
           cache.delete(kid);
+          rememberUnknown(kid, nowMs);
           return null;
         }
+        unknown.delete(kid);
         const entry: CachedKey = {
           key: await importPlaidKey(jwk),
           expiredAt: jwk.expired_at ?? null,

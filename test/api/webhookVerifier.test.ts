@@ -168,14 +168,52 @@ describe('webhook verifier', () => {
     const fetchKey = vi
       .fn<(kid: string) => Promise<WebhookVerificationKey | null>>()
       .mockRejectedValueOnce(new Error('ECONNREFUSED'))
-      .mockResolvedValueOnce(null)
       .mockResolvedValue(key);
     const verifier = createWebhookVerifier({ fetchKey, now: () => NOW });
     const header = await sign(privateKey);
     expect(await verifier.verify(body, header)).toEqual({ ok: false, reason: 'key_unavailable' });
-    expect(await verifier.verify(body, header)).toEqual({ ok: false, reason: 'unknown_kid' });
     expect(await verifier.verify(body, header)).toEqual({ ok: true });
+    expect(fetchKey).toHaveBeenCalledTimes(2);
+  });
+
+  it('remembers a kid Plaid does not know for a minute, then asks again', async () => {
+    const { privateKey, key } = await makeKey();
+    const fetchKey = vi
+      .fn<(kid: string) => Promise<WebhookVerificationKey | null>>()
+      .mockResolvedValueOnce(null)
+      .mockResolvedValue(key);
+    let now = NOW;
+    const verifier = createWebhookVerifier({ fetchKey, now: () => now });
+    const header = await sign(privateKey);
+    for (let i = 0; i < 5; i++)
+      expect(await verifier.verify(body, header)).toEqual({ ok: false, reason: 'unknown_kid' });
+    expect(fetchKey).toHaveBeenCalledTimes(1);
+    now = new Date(NOW.getTime() + 61_000);
+    expect(await verifier.verify(body, await sign(privateKey, { iat: now.getTime() / 1000 }))).toEqual({
+      ok: true,
+    });
+    expect(fetchKey).toHaveBeenCalledTimes(2);
+  });
+
+  it('looks up at most N new kids a minute: past that a new kid answers key_unavailable without reaching Plaid', async () => {
+    const { privateKey } = await makeKey();
+    const fetchKey = vi.fn(async (_kid: string): Promise<WebhookVerificationKey | null> => null);
+    let now = NOW;
+    const verifier = createWebhookVerifier({ fetchKey, now: () => now, maxNewKidLookupsPerMinute: 3 });
+    const forged = (i: number) => sign(privateKey, { kid: `forged-${i}`, iat: now.getTime() / 1000 });
+    const reasons = [];
+    for (let i = 0; i < 5; i++) reasons.push(await verifier.verify(body, await forged(i)));
+    expect(reasons.map((r) => (r.ok ? 'ok' : r.reason))).toEqual([
+      'unknown_kid',
+      'unknown_kid',
+      'unknown_kid',
+      'key_unavailable',
+      'key_unavailable',
+    ]);
     expect(fetchKey).toHaveBeenCalledTimes(3);
+    now = new Date(NOW.getTime() + 60_000);
+    expect(await verifier.verify(body, await forged(9))).toEqual({ ok: false, reason: 'unknown_kid' });
+    expect(fetchKey).toHaveBeenCalledTimes(4);
   });
 
   it('re-fetches a current key after the refresh period, learns its expiry, and survives an outage meanwhile', async () => {
