@@ -146,6 +146,19 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('gives the Temporal server the dynamic config the dev server runs with (eager activities)', () => {
+    const temporal = service('temporal') as Service & { volumes?: string[] };
+    const mount = temporal.volumes?.find((v) => v.endsWith(':ro') && v.includes('dynamicconfig'));
+    expect(mount).toBeDefined();
+    const [hostPath, containerPath] = (mount ?? '').split(':');
+    expect(`/etc/temporal/${envOf(temporal).DYNAMIC_CONFIG_FILE_PATH}`).toBe(containerPath);
+    const config = parse(readFileSync(`${root}${hostPath}`, 'utf8')) as Record<
+      string,
+      Array<{ value: unknown }>
+    >;
+    expect(config['system.enableActivityEagerExecution']).toEqual([{ value: true }]);
+  });
+
   it('publishes the API (3000), Temporal (7233) and the UI (8233)', () => {
     expect(publishedPorts()).toEqual(expect.arrayContaining(['3000', '7233', '8233']));
   });
