@@ -145,6 +145,20 @@ export const sessionViewSchema = z
       .nullable(),
     polling: z.object({ active: z.boolean(), polls: z.number(), last_polled_at: z.string().nullable() }),
     errors: z.array(errorInfo),
+    retrying: z
+      .array(
+        z.object({
+          activity: z.string(),
+          attempt: z.number(),
+          last_error: errorInfo.nullable(),
+          next_attempt_at: z.string().nullable(),
+        }),
+      )
+      .optional()
+      .describe(
+        'GET of one session only: work Temporal is retrying now (e.g. an exchange Plaid answered RATE_LIMIT). ' +
+          'An entry leaves when the work succeeds, or ends in `errors` when it finally fails',
+      ),
   })
   .describe('A Link session as its workflow sees it; never holds an access token');
 

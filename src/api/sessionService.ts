@@ -27,7 +27,12 @@ import type { Logger } from '../observability/logger';
 import { classifyPlaidError } from '../plaid/errors';
 import { getSessionQuery, linkSessionWorkflowId, selectPaymentAccountUpdate } from '../workflows/definitions';
 import { ClientUserId, LinkItemCount, LinkSessionStatus, PlaidUserId } from '../workflows/searchAttributes';
-import type { LinkSessionInput, PaymentChoice, SessionView } from '../workflows/types';
+import {
+  type LinkSessionInput,
+  type PaymentChoice,
+  type SessionView,
+  TERMINAL_STATUSES,
+} from '../workflows/types';
 import {
   type ApiConfig,
   type Clock,
@@ -40,6 +45,7 @@ import {
 import { ApiError, isTemporalUnavailable, temporalUnavailable } from './errors';
 import { isLinkToken } from './ids';
 import { createKeyedLock, createSingleFlight, mapWithConcurrency } from './keyedLock';
+import { type RetryingWork, retryingWork } from './retryingWork';
 import type { CreateSessionRequest, CreateSessionResponse } from './schemas';
 
 export const LINK_SESSION_WORKFLOW_TYPE = 'linkSessionWorkflow';
@@ -291,14 +297,24 @@ export function createSessionService(deps: SessionServiceDeps) {
       });
     },
 
-    async getSession(sessionId: string): Promise<SessionView> {
+    /** The view, plus (for an open session) the work Temporal is retrying right now. */
+    async getSession(sessionId: string): Promise<SessionView & { retrying: RetryingWork[] }> {
       if (!isLinkToken(sessionId)) throw notFound();
+      let view: SessionView;
       try {
-        return await querySession(sessionId);
+        view = await querySession(sessionId);
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) throw notFound();
         rethrowTemporal(err);
       }
+      if (TERMINAL_STATUSES.includes(view.status)) return { ...view, retrying: [] };
+      const handle = client.workflow.getHandle(linkSessionWorkflowId(sessionId));
+      // Best effort: the view is the answer; not knowing the retries must not fail the request.
+      const retrying = await bounded(temporalMs, () => retryingWork(client, handle)).catch((err: unknown) => {
+        logger.warn({ session_id: sessionId, err }, 'could not read the pending activities of a session');
+        return [];
+      });
+      return { ...view, retrying };
     },
 
     /**

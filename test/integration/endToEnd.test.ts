@@ -98,6 +98,39 @@ describe('end to end over HTTP', () => {
     expect(listed.body.sessions.map((s: SessionView) => s.session_id)).toEqual([linkToken]);
   });
 
+  it('shows the work Temporal is retrying: an exchange Plaid rate-limits appears in `retrying` until it succeeds', async () => {
+    const a = await api();
+    const created = await a.call('POST', '/link/sessions', { client_user_id: 'e2e-user-3' });
+    const linkToken = created.body.link_token as string;
+    await stack.emulator('/__emulator/faults', {
+      path: '/item/public_token/exchange',
+      error_code: 'RATE_LIMIT',
+      times: 2,
+    });
+    await stack.emulator('/__emulator/link/complete', {
+      link_token: linkToken,
+      institutions: ['ins_109508'],
+    });
+    let seen: Json;
+    await expect
+      .poll(
+        async () => {
+          const res = await a.call('GET', `/link/sessions/${linkToken}`);
+          seen = res.body.retrying?.find((r: Json) => r.activity === 'exchangePublicToken');
+          return seen?.last_error?.code ?? null;
+        },
+        { timeout: 30_000, interval: 50 },
+      )
+      .toBe('RATE_LIMIT');
+    expect(seen.attempt).toBeGreaterThanOrEqual(2);
+    expect(seen.last_error.message).toContain('RATE_LIMIT');
+    expect(seen.last_error.message).not.toMatch(/public-sandbox-|access-sandbox-/);
+    const done = await untilStatus(linkToken, 'completed');
+    expect(done.items.map((i) => i.status)).toEqual(['exchanged']);
+    const after = await a.call('GET', `/link/sessions/${linkToken}`);
+    expect(after.body.retrying).toEqual([]);
+  });
+
   it('duplicated webhooks change nothing; a webhook for a completed session is acknowledged and starts nothing', async () => {
     const a = await api();
     const created = await a.call('POST', '/link/sessions', { client_user_id: 'e2e-user-2' });
@@ -120,10 +153,13 @@ describe('end to end over HTTP', () => {
       institutions: ['ins_109508'],
     });
     await expect
-      .poll(async () => {
-        const s = (await stack.emulator('/__emulator/state')) as EmulatorState;
-        return s.webhooks.filter((w) => w.link_token === linkToken && w.delivered).length;
-      })
+      .poll(
+        async () => {
+          const s = (await stack.emulator('/__emulator/state')) as EmulatorState;
+          return s.webhooks.filter((w) => w.link_token === linkToken && w.delivered).length;
+        },
+        { timeout: 15_000, interval: 100 },
+      )
       .toBe(3 * 4 + 2);
     const description = await handle.describe();
     expect(description.status.name).toBe('COMPLETED');
