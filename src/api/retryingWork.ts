@@ -7,8 +7,8 @@
  * them here. Messages are the activities' own (Plaid code and request id, never a token).
  */
 import { ApplicationFailure, type Client, TimeoutFailure, type WorkflowHandle } from '@temporalio/client';
-import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
-import { optionalTsToDate } from '@temporalio/common/lib/time';
+import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow/codec-helpers.js';
+import { optionalTsToDate } from '@temporalio/common/lib/time.js';
 
 export interface RetryingWork {
   activity: string;
