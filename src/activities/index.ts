@@ -4,7 +4,8 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { PlaidApi } from 'plaid';
-import type { LinkSessionActivities } from '../workflows/activityTypes';
+import type { ExchangePublicTokenInput, LinkSessionActivities } from '../workflows/activityTypes';
+import type { ExchangeResult } from '../workflows/types';
 import { describeItem } from './describeItem';
 import { exchangePublicToken } from './exchangePublicToken';
 import { fetchLinkSessionResults } from './fetchLinkSessionResults';
@@ -18,24 +19,48 @@ export interface ActivityDeps {
 
 export function createActivities(deps: ActivityDeps): LinkSessionActivities {
   return {
-    exchangePublicToken: async (input) => {
-      const result = await exchangePublicToken(deps, input);
-      if (!input.describe || !result.ok) return result;
-      // The token is spent and the access token stored: a failure to describe must not fail (and
-      // retry) the exchange. The workflow describes the Item on its own when details are missing.
-      const details = await describeItem(deps, { itemId: result.itemId }).catch((err: unknown) => {
-        activityLog()?.warn('describing the Item after its exchange failed; the workflow will retry it', {
-          itemId: result.itemId,
-          error: err instanceof Error ? err.message : String(err),
-        });
-        return undefined;
-      });
-      return details ? { ...result, details } : result;
-    },
+    exchangePublicToken: (input) => whileHeartbeating(() => exchangeAndDescribe(input)),
     fetchLinkSessionResults: (input) => fetchLinkSessionResults(deps, input),
     describeItem: (input) => describeItem(deps, input),
     setupPayment: (input) => setupPayment(deps, input),
   };
+
+  async function exchangeAndDescribe(input: ExchangePublicTokenInput): Promise<ExchangeResult> {
+    const result = await exchangePublicToken(deps, input);
+    if (!input.describe || !result.ok) return result;
+    // The token is spent and the access token stored: a failure to describe must not fail (and
+    // retry) the exchange. The workflow describes the Item on its own when details are missing.
+    const details = await describeItem(deps, { itemId: result.itemId }).catch((err: unknown) => {
+      activityLog()?.warn('describing the Item after its exchange failed; the workflow will retry it', {
+        itemId: result.itemId,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return undefined;
+    });
+    return details ? { ...result, details } : result;
+  }
+}
+
+/**
+ * Heartbeats every `everyMs` while `work` runs, so Temporal tells a live activity (Plaid or the
+ * store merely slow) from one whose worker died: with a heartbeat timeout the latter is retried
+ * within that timeout instead of after its whole start-to-close timeout. Outside Temporal (unit
+ * tests) it just runs `work`.
+ */
+export async function whileHeartbeating<T>(work: () => Promise<T>, everyMs = 2_000): Promise<T> {
+  let context: Context;
+  try {
+    context = Context.current();
+  } catch {
+    return work();
+  }
+  context.heartbeat();
+  const timer = setInterval(() => context.heartbeat(), everyMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /** Activity-scoped logger when running inside Temporal, silent elsewhere (unit tests). */

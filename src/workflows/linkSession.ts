@@ -48,6 +48,9 @@ const { exchangePublicToken } = proxyActivities<LinkSessionActivities>({
   // Longer than the in-process save retries (~2 min): Temporal must not start a second attempt
   // while the first still holds an access token it has not stored yet.
   startToCloseTimeout: '3m',
+  // The activity heartbeats every 2 s while it works: a worker killed mid-exchange is noticed in
+  // 30 s (and the exchange retried on another) instead of after the whole 3 minutes.
+  heartbeatTimeout: '30s',
   // A public token expires 30 minutes after Link created it: past that, retrying is pointless.
   scheduleToCloseTimeout: '30m',
   retry: plaidRetry,
