@@ -25,8 +25,8 @@ import {
 import type { LinkTokenCreateRequest } from 'plaid';
 import type { Logger } from '../observability/logger';
 import { classifyPlaidError } from '../plaid/errors';
+import { linkSessionStartOptions } from '../temporal/startLinkSession';
 import { getSessionQuery, linkSessionWorkflowId, selectPaymentAccountUpdate } from '../workflows/definitions';
-import { ClientUserId, LinkItemCount, LinkSessionStatus, PlaidUserId } from '../workflows/searchAttributes';
 import {
   type LinkSessionInput,
   type PaymentChoice,
@@ -153,24 +153,8 @@ export function createSessionService(deps: SessionServiceDeps) {
     try {
       await bounded(temporalMs, () =>
         client.workflow.start(LINK_SESSION_WORKFLOW_TYPE, {
-          taskQueue: deps.taskQueue,
-          workflowId: linkSessionWorkflowId(input.linkToken),
-          args: [input],
+          ...linkSessionStartOptions(input, deps.taskQueue),
           workflowIdConflictPolicy: 'USE_EXISTING',
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          typedSearchAttributes: [
-            { key: ClientUserId, value: input.clientUserId },
-            { key: PlaidUserId, value: input.userId },
-            { key: LinkSessionStatus, value: 'waiting_for_user' },
-            { key: LinkItemCount, value: 0 },
-          ],
-          staticSummary: `Link session for ${input.clientUserId}`,
-          staticDetails: [
-            `Plaid user: ${input.userId}`,
-            `Products: ${input.products.join(', ')}`,
-            `Payment: ${input.payment ? input.payment.product : 'none'}`,
-            `Link token expires: ${input.expiration}`,
-          ].join('\n'),
         }),
       );
     } catch (err) {
