@@ -8,7 +8,6 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createActivities } from '../activities';
 import { createApp } from '../api/app';
 import { apiConfigFromEnv } from '../api/config';
 import { serveApp } from '../api/server';
@@ -19,8 +18,8 @@ import { ensureTemporalCli } from '../temporal/cli';
 import { connectClient, connectWorker } from '../temporal/connection';
 import { type DevServer, startDevServer } from '../temporal/devServer';
 import { installWorkerRuntime } from '../temporal/runtime';
-import { createLinkSessionWorker } from '../temporal/worker';
 import { demoConfigFromEnv } from '../web/demoConfig';
+import { createServicesWorker } from './linkSessionWorker';
 import { openServices } from './services';
 
 export const TEMPORAL_PORT = 7233;
@@ -137,14 +136,7 @@ export function createStack(env: Env, opts: { logger: Logger }): EmbeddedStack {
     stops.unshift({ name: 'Temporal client', stop: () => client.connection.close() });
 
     const { connection, namespace } = await connectWorker(target);
-    const worker = await createLinkSessionWorker({
-      connection,
-      namespace,
-      taskQueue: env.TEMPORAL_TASK_QUEUE,
-      activities: createActivities({ plaid: services.plaid, store: services.store }),
-      codec: services.codec,
-      maxCachedWorkflows: env.LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS,
-    });
+    const worker = await createServicesWorker(services, { connection, namespace });
     const running = worker.run();
     stops.unshift({
       name: 'worker',

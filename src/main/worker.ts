@@ -2,11 +2,10 @@
  * `npm run worker`: the Link session worker as a production process, configured by env.
  * Needs TEMPORAL_ADDRESS (or a profile), DATABASE_URL and the secrets; see .env.example.
  */
-import { createActivities } from '../activities';
 import { ConfigError, loadEnv } from '../config/env';
 import { connectWorker } from '../temporal/connection';
 import { installWorkerRuntime } from '../temporal/runtime';
-import { createLinkSessionWorker } from '../temporal/worker';
+import { createServicesWorker } from './linkSessionWorker';
 import { openServices } from './services';
 
 try {
@@ -22,14 +21,7 @@ try {
     address: env.TEMPORAL_ADDRESS,
     namespace: env.TEMPORAL_NAMESPACE,
   });
-  const worker = await createLinkSessionWorker({
-    connection,
-    namespace,
-    taskQueue: env.TEMPORAL_TASK_QUEUE,
-    activities: createActivities({ plaid: services.plaid, store: services.store }),
-    codec: services.codec,
-    maxCachedWorkflows: env.LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS,
-  });
+  const worker = await createServicesWorker(services, { connection, namespace });
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.once(signal, () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
