@@ -21,9 +21,10 @@ import { buildDist, DIST_DIR } from '../scripts/build';
 import { loadEnv, timingPolicy } from '../src/config/env';
 import { type LinkSessionHandle, startLinkSession } from '../src/temporal/startLinkSession';
 import { getSessionQuery } from '../src/workflows/definitions';
+import { freePort } from '../test/helpers/freePort';
 import { startPostgres, type ThrowawayPostgres } from './postgres';
 import type { BenchStack } from './stack';
-import { freePort, mapLimit, median, percentile, progress, sleep, until } from './util';
+import { mapLimit, median, percentile, progress, sleep, until } from './util';
 
 export interface RssResult {
   sessions: number;

@@ -28,7 +28,7 @@ import { createLogger } from '../src/observability/logger';
 import { connectClient, connectWorker } from '../src/temporal/connection';
 import { type DevServer, startDevServer } from '../src/temporal/devServer';
 import { createLinkSessionWorker } from '../src/temporal/worker';
-import { freePort } from './util';
+import { freePort } from '../test/helpers/freePort';
 
 export interface CapturedWebhook {
   code: string;

@@ -1,5 +1,4 @@
-/** Small helpers for the benchmark: statistics, bounded waits, concurrency limits, free ports. */
-import { createServer } from 'node:net';
+/** Small helpers for the benchmark: statistics, bounded waits, concurrency limits. */
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -61,17 +60,6 @@ export async function until<T>(
     }
     await sleep(opts.intervalMs);
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /** Progress lines go to stderr, so `--json -` style piping of stdout stays clean. */

@@ -6,7 +6,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +30,7 @@ import { linkflowDataConverter } from '../../src/temporal/dataConverter';
 import { type DevServer, startDevServer } from '../../src/temporal/devServer';
 import { createLinkSessionWorker } from '../../src/temporal/worker';
 import type { SessionStatus, SessionView, TimingPolicy } from '../../src/workflows/types';
+import { freePort } from '../helpers/freePort';
 import { linkSessionBundle, uniqueTaskQueue } from '../helpers/temporal';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -113,18 +113,6 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(ARTIFACTS, name);
   await page.screenshot({ path, fullPage: true });
   return path;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface BrowserStack {

@@ -40,6 +40,9 @@ import {
   type SessionView,
   type TimingPolicy,
 } from '../../src/workflows/types';
+import { freePort } from './freePort';
+
+export { freePort };
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -110,17 +113,6 @@ export function chaosSeed(): number {
 
 export function isSoak(): boolean {
   return process.env.LINKFLOW_SOAK === '1' || process.env.LINKFLOW_SOAK === 'true';
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /**
