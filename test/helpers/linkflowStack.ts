@@ -22,7 +22,8 @@ import { createActivities } from '../../src/activities';
 import { createApp } from '../../src/api/app';
 import { type RunningServer, serveApp } from '../../src/api/server';
 import { createKeyring, generateKeyBase64, type Keyring } from '../../src/crypto';
-import { type StartedEmulator, startEmulator } from '../../src/emulator';
+import { type EmulatorStateView, type StartedEmulator, startEmulator } from '../../src/emulator';
+import type { CompleteLinkResult, WebhookFaults } from '../../src/emulator/linkFlow';
 import { createLogger } from '../../src/observability/logger';
 import { createPlaidClient } from '../../src/plaid/client';
 import { createItemStore, type Db, type ItemStore, openDatabase } from '../../src/store';
@@ -275,43 +276,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 
 // ---------------------------------------------------------------- the emulator's view
 
-export interface EmulatorWebhook {
-  webhook_code: string;
-  link_token: string;
-  link_session_id: string;
-  public_token?: string;
-  attempts: number;
-  delivered: boolean;
-  dropped?: boolean;
-  failed?: boolean;
-  last_status?: number | null;
-}
+/** What `GET /__emulator/state` and `POST /__emulator/link/complete` answer: the emulator's own types. */
+export type EmulatorState = EmulatorStateView;
+export type CompletedLink = CompleteLinkResult;
 
-export interface EmulatorState {
-  exchanges: Record<string, number>;
-  webhooks: EmulatorWebhook[];
-  items: number;
-  faults_injected?: Record<string, number>;
-  faults_pending?: Array<{ path: string; error_code: string; remaining: number }>;
-}
-
-export interface CompletedLink {
-  link_session_id: string;
-  public_tokens: string[];
-  items: Array<{
-    item_id: string;
-    public_token: string;
-    institution: { institution_id: string; name: string };
-    accounts: Array<{ account_id: string; name: string; mask: string; type: string; subtype: string }>;
-  }>;
-}
-
-export interface WebhookFaults {
-  drop?: boolean | number;
-  duplicate?: number;
-  shuffle?: boolean;
-  delay_ms?: number;
-}
+export type { WebhookFaults };
 
 // ---------------------------------------------------------------- the stack
 

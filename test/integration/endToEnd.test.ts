@@ -9,11 +9,6 @@ import type { SessionView } from '../../src/workflows/types';
 import { type LinkflowStack, startLinkflowStack, TEST_TIMING } from '../helpers/linkflowStack';
 import { connectToTestServer, linkSessionBundle, type TemporalTestContext } from '../helpers/temporal';
 
-interface EmulatorState {
-  exchanges: Record<string, number>;
-  webhooks: Array<{ webhook_code: string; link_token: string; attempts: number; delivered: boolean }>;
-}
-
 let t: TemporalTestContext;
 let bundle: WorkflowBundle;
 let stack: LinkflowStack;
@@ -72,7 +67,7 @@ describe('end to end over HTTP', () => {
     expect(awaiting.items.filter((i) => i.status === 'exchanged')).toHaveLength(3);
     expect(awaiting.polling.active).toBe(false);
 
-    const state = (await stack.emulator('/__emulator/state')) as EmulatorState;
+    const state = await stack.emulatorState();
     const mine = state.webhooks.filter((w) => w.link_token === linkToken);
     expect(mine.map((w) => w.webhook_code).sort()).toEqual([
       'ITEM_ADD_RESULT',
@@ -143,7 +138,7 @@ describe('end to end over HTTP', () => {
     const handle = stack.client.workflow.getHandle(linkSessionWorkflowId(linkToken));
     const result = (await handle.result()) as SessionView;
     expect(result.status).toBe('completed');
-    const state = (await stack.emulator('/__emulator/state')) as EmulatorState;
+    const state = await stack.emulatorState();
     expect(Object.values(state.exchanges)).toEqual([1, 1, 1]);
 
     // Plaid retrying or replaying a webhook after the session closed: 200, nothing started.
@@ -155,7 +150,7 @@ describe('end to end over HTTP', () => {
     await expect
       .poll(
         async () => {
-          const s = (await stack.emulator('/__emulator/state')) as EmulatorState;
+          const s = await stack.emulatorState();
           return s.webhooks.filter((w) => w.link_token === linkToken && w.delivered).length;
         },
         { timeout: 15_000, interval: 100 },

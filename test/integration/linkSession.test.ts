@@ -22,12 +22,6 @@ interface CatalogueInstitution {
   accounts: Array<{ name: string; mask: string; type: string; subtype: string }>;
 }
 
-interface EmulatorState {
-  exchanges: Record<string, number>;
-  webhooks: Array<{ webhook_code: string; link_token: string; attempts: number; delivered: boolean }>;
-  items: number;
-}
-
 let t: TemporalTestContext;
 let bundle: WorkflowBundle;
 let stack: LinkflowStack;
@@ -125,7 +119,7 @@ async function scheduledActivities(handle: WorkflowHandle) {
 }
 
 async function exchangeCounts(): Promise<Record<string, number>> {
-  return ((await stack.emulator('/__emulator/state')) as EmulatorState).exchanges;
+  return (await stack.emulatorState()).exchanges;
 }
 
 describe('Link session workflow', () => {
@@ -205,7 +199,7 @@ describe('Link session workflow', () => {
     expect(awaiting.items).toHaveLength(3);
     expect(eligibleKeys(awaiting)).toEqual(expectedEligible(institutions));
     expect(awaiting.polling.polls).toBeGreaterThanOrEqual(2);
-    const state = (await stack.emulator('/__emulator/state')) as EmulatorState;
+    const state = await stack.emulatorState();
     expect(state.webhooks.filter((w) => w.link_token === linkToken && w.delivered)).toEqual([]);
 
     const chosen = awaiting.eligible_accounts[0];
@@ -232,7 +226,7 @@ describe('Link session workflow', () => {
     const result = await handle.result();
     expect(result.status).toBe('completed');
     expect(result.items.map((i) => i.status)).toEqual(['exchanged', 'exchanged', 'exchanged']);
-    const state = (await stack.emulator('/__emulator/state')) as EmulatorState;
+    const state = await stack.emulatorState();
     expect(
       state.webhooks.filter((w) => w.link_token === linkToken && w.delivered).length,
     ).toBeGreaterThanOrEqual(4);
