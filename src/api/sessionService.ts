@@ -25,7 +25,7 @@ import {
 import type { LinkTokenCreateRequest } from 'plaid';
 import type { Logger } from '../observability/logger';
 import { classifyPlaidError } from '../plaid/errors';
-import { linkSessionStartOptions } from '../temporal/startLinkSession';
+import { LINK_SESSION_WORKFLOW_TYPE, linkSessionStartOptions } from '../temporal/startLinkSession';
 import { getSessionQuery, linkSessionWorkflowId, selectPaymentAccountUpdate } from '../workflows/definitions';
 import {
   type LinkSessionInput,
@@ -47,8 +47,6 @@ import { isLinkToken } from './ids';
 import { createKeyedLock, createSingleFlight, mapWithConcurrency } from './keyedLock';
 import { type RetryingWork, retryingWork } from './retryingWork';
 import type { CreateSessionRequest, CreateSessionResponse } from './schemas';
-
-export const LINK_SESSION_WORKFLOW_TYPE = 'linkSessionWorkflow';
 
 /** Failure types the workflow's `selectPaymentAccount` validator throws. */
 export const NOT_AWAITING_PAYMENT_ACCOUNT = 'NOT_AWAITING_PAYMENT_ACCOUNT';

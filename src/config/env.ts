@@ -75,7 +75,7 @@ export const envSchema = z.object({
   LINKFLOW_WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   // Open sessions idle for hours (waiting for webhooks or for the user's payment choice); past
   // this many, the least recently used is evicted and replayed (~11 ms) on its next event. 500
-  // keeps 1,000 open sessions under 400 MB (issue 9). `auto`: the SDK's size, from the heap limit.
+  // keeps a worker with 1,000 open sessions near 420 MB (issue 9). `auto`: the SDK's size, from the heap limit.
   LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS: z
     .union([z.literal('auto'), z.coerce.number().int().min(0).max(100_000)])
     .default(500)

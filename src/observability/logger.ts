@@ -84,16 +84,14 @@ export function createLogger(opts: CreateLoggerOptions = {}): Logger {
   const options: LoggerOptions = {
     level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
     ...(opts.name && { name: opts.name }),
-    formatters: {
-      log: (object) => redactSecrets(object),
-      bindings: (bindings) => redactSecrets(bindings),
-    },
+    formatters: { log: (object) => redactSecrets(object) },
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   const logger = opts.destination ? pino(options, opts.destination) : pino(options);
-  // pino applies `formatters.bindings` to the root's base only, not to `child()` bindings; children
-  // inherit this override through their prototype, so grandchildren are covered too.
+  // `formatters.log` never sees `child()` bindings (and pino's `formatters.bindings` reaches only
+  // the root's own base): redact them here. Children inherit this override through their
+  // prototype, so grandchildren are covered too.
   const child = logger.child;
   logger.child = function redactedChild(this: Logger, bindings, childOptions) {
     return child.call(this, redactSecrets(bindings), childOptions);

@@ -15,6 +15,8 @@ import type { LinkSessionInput } from '../workflows/types';
 
 export type LinkSessionHandle = WorkflowHandle<typeof linkSessionWorkflow>;
 
+export const LINK_SESSION_WORKFLOW_TYPE = 'linkSessionWorkflow';
+
 /**
  * How every Link session workflow is started (the API, tests, the bench): its id, the search
  * attributes the Temporal UI filters on before the first workflow task, and the UI's summary.
@@ -49,7 +51,7 @@ export async function startLinkSession(
 ): Promise<LinkSessionHandle> {
   const options = linkSessionStartOptions(input, opts.taskQueue);
   try {
-    return await client.workflow.start<typeof linkSessionWorkflow>('linkSessionWorkflow', options);
+    return await client.workflow.start<typeof linkSessionWorkflow>(LINK_SESSION_WORKFLOW_TYPE, options);
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError)
       return client.workflow.getHandle(options.workflowId);

@@ -1,4 +1,5 @@
 /** Refuses bodies over `maxBytes` with 413 before anything parses them (Content-Length or streamed). */
+import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { ApiError } from '../errors';
@@ -7,7 +8,7 @@ import type { AppEnv } from '../types';
 const DIGITS = /^\d{1,15}$/;
 
 export function limitBody(maxBytes: number) {
-  const tooLarge = (c: Parameters<Parameters<typeof bodyLimit>[0]['onError'] & {}>[0]) =>
+  const tooLarge = (c: Context) =>
     c.json(new ApiError(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${maxBytes} bytes`).body(), 413);
   const streamed = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
   return createMiddleware<AppEnv>(async (c, next) => {
