@@ -16,6 +16,7 @@ import type {
   ErrorInfo,
   Institution,
   ItemDetails,
+  ItemView,
   LinkSessionInput,
   LinkTokenSnapshot,
   PaymentChoice,
@@ -25,7 +26,22 @@ import type {
   TokenSource,
 } from './types';
 
-export type TokenStatus = 'pending' | 'exchanging' | 'exchanged' | 'failed';
+/**
+ * `outcome_unknown`: the exchange request may have reached Plaid but no answer came back, and a
+ * retry could not tell (Plaid refuses a second exchange of a token). Never shown as a failure.
+ */
+export type TokenStatus = 'pending' | 'exchanging' | 'exchanged' | 'failed' | 'outcome_unknown';
+
+/** The code an exchange whose outcome is unknown ends with (see exchangePublicToken). */
+export const EXCHANGE_OUTCOME_UNKNOWN = 'EXCHANGE_OUTCOME_UNKNOWN';
+
+/** One Link session Plaid ran with this link token (a token can open Link several times). */
+export interface LinkSessionState {
+  id: string;
+  /** null while the user may still add Items in it. */
+  finishedAt: string | null;
+  status: 'SUCCESS' | 'EXITED' | null;
+}
 
 export interface TokenState {
   publicToken: string;
@@ -56,6 +72,22 @@ export type PaymentPhase =
   | { phase: 'timed_out' };
 
 export interface SessionState {
+  /**
+   * Which rules this state follows. Absent: the first rules (histories recorded before the
+   * session outlived its first Link session replay with them). 2: every Link session of the
+   * token is tracked, the session stays open while the token can produce Items, the final look
+   * is retried until it succeeds.
+   */
+  rules?: 2;
+  /** Rules 2: every Link session seen, in order. */
+  linkSessions?: LinkSessionState[];
+  /**
+   * Rules 2: `/link/token/get` answered after the link token expired, so no Link session can
+   * start any more and every one it showed is known.
+   */
+  lookedAfterExpiry?: boolean;
+  /** Rules 2: what an earlier run of this session had, when a late webhook reopened it. */
+  prior?: { items: ItemView[]; paymentAccount: SessionView['payment_account'] };
   linkToken: string;
   clientUserId: string;
   userId: string;
@@ -66,12 +98,21 @@ export interface SessionState {
   linkSessionIds: string[];
   /** Set once any Link session of this token finished (webhook, poll, or the window closing). */
   finished: null | { at: string; status: 'SUCCESS' | 'EXITED' };
-  /** 'pending' once the final `/link/token/get` is asked for, 'done' when it answered. */
-  reconcile: 'not_started' | 'pending' | 'done';
+  /**
+   * 'pending' once the final `/link/token/get` is asked for, 'done' when it answered; rules 2:
+   * 'failed' when it could not be read (the workflow asks again: a failed look is not an answer).
+   */
+  reconcile: 'not_started' | 'pending' | 'failed' | 'done';
   /** Set when nothing happened inside the window. */
   expired: boolean;
   lastWebhookAt: string | null;
-  polling: { active: boolean; polls: number; lastPolledAt: string | null };
+  polling: {
+    active: boolean;
+    polls: number;
+    lastPolledAt: string | null;
+    /** Rules 2: polls in a row that showed nothing new (the backoff), carried across runs. */
+    unchanged?: number;
+  };
   paymentPhase: PaymentPhase;
   awaitingSince: string | null;
   errors: ErrorInfo[];
@@ -87,7 +128,14 @@ export type SessionEvent =
       at: string;
       source: TokenSource;
     }
-  | { type: 'polled'; snapshot: LinkTokenSnapshot; at: string; final: boolean }
+  | {
+      type: 'polled';
+      snapshot: LinkTokenSnapshot;
+      at: string;
+      final: boolean;
+      /** Rules 2: the look taken once the link token expired. */
+      afterExpiry?: boolean;
+    }
   | { type: 'pollFailed'; error: ErrorInfo; at: string; final: boolean }
   | { type: 'pollingChanged'; active: boolean }
   | { type: 'exchanged'; publicToken: string; itemId: string; details?: ItemDetails }
@@ -104,7 +152,9 @@ export type SessionEvent =
   | { type: 'paymentSucceeded'; result: PaymentSetupResult }
   | { type: 'paymentFailed'; error: ErrorInfo }
   | { type: 'windowClosed'; at: string }
-  | { type: 'selectionTimedOut'; at: string };
+  | { type: 'selectionTimedOut'; at: string }
+  /** Rules 2: the final look failed earlier; ask `/link/token/get` again. */
+  | { type: 'lookAgain' };
 
 export type Command =
   | { type: 'exchange'; publicToken: string }
@@ -119,8 +169,10 @@ export interface Transition {
 
 const MAX_ERRORS = 20;
 
-export function initialState(input: LinkSessionInput): SessionState {
+/** A new session follows the current rules; `rules: 1` only for the legacy workflow path. */
+export function initialState(input: LinkSessionInput, rules: 1 | 2 = 2): SessionState {
   return {
+    ...(rules === 2 && { rules: 2 as const, linkSessions: [] }),
     linkToken: input.linkToken,
     clientUserId: input.clientUserId,
     userId: input.userId,
@@ -144,7 +196,37 @@ export function initialState(input: LinkSessionInput): SessionState {
 
 function addLinkSession(state: SessionState, id: string | null): SessionState {
   if (!id || state.linkSessionIds.includes(id)) return state;
-  return { ...state, linkSessionIds: [...state.linkSessionIds, id] };
+  const linkSessions = state.linkSessions && [...state.linkSessions, { id, finishedAt: null, status: null }];
+  return { ...state, linkSessionIds: [...state.linkSessionIds, id], ...(linkSessions && { linkSessions }) };
+}
+
+/** Rules 2: records that one Link session finished (the first report of it wins). */
+function finishLinkSession(
+  state: SessionState,
+  id: string | null,
+  status: 'SUCCESS' | 'EXITED',
+  at: string,
+): SessionState {
+  if (!state.linkSessions || !id) return state;
+  const s = addLinkSession(state, id);
+  return {
+    ...s,
+    linkSessions: (s.linkSessions ?? []).map((l) =>
+      l.id === id && !l.finishedAt ? { ...l, finishedAt: at, status } : l,
+    ),
+  };
+}
+
+/** Rules 2: a Link session that may still add Items (seen, not finished). */
+export function openLinkSessions(state: SessionState): LinkSessionState[] {
+  return (state.linkSessions ?? []).filter((l) => !l.finishedAt);
+}
+
+/** When the latest known Link session finished (rules 2), or the first finish (rules 1). */
+export function lastFinishedAt(state: SessionState): string | null {
+  const times = (state.linkSessions ?? []).flatMap((l) => (l.finishedAt ? [Date.parse(l.finishedAt)] : []));
+  if (times.length === 0) return state.finished?.at ?? null;
+  return new Date(Math.max(...times)).toISOString();
 }
 
 function addError(state: SessionState, error: ErrorInfo): SessionState {
@@ -232,6 +314,7 @@ function apply(state: SessionState, event: SessionEvent): SessionState {
           at: event.at,
         });
       }
+      s = finishLinkSession(s, event.linkSessionId, event.status, event.at);
       return markFinished(s, event.status, event.at);
     }
     case 'polled': {
@@ -254,21 +337,36 @@ function apply(state: SessionState, event: SessionEvent): SessionState {
         }
         if (session.finishedAt) {
           const status = session.exited && session.items.length === 0 ? 'EXITED' : 'SUCCESS';
+          s = finishLinkSession(s, session.linkSessionId, status, session.finishedAt);
           s = markFinished(s, status, session.finishedAt);
         }
       }
-      return s;
+      if (s.rules !== 2) return s;
+      // The polling backoff: polls in a row that showed nothing new.
+      const unchanged = progressMark(s) === progressMark(state) ? (state.polling.unchanged ?? 0) + 1 : 0;
+      return {
+        ...s,
+        polling: { ...s.polling, unchanged },
+        ...(event.afterExpiry && { lookedAfterExpiry: true }),
+      };
     }
     case 'pollFailed': {
+      // Rules 1 counted a failed final look as done; rules 2 asks again (it is not Plaid's answer).
+      const afterFinal = state.rules === 2 ? 'failed' : 'done';
       const s: SessionState = {
         ...state,
         polling: { ...state.polling, polls: state.polling.polls + 1, lastPolledAt: event.at },
-        reconcile: event.final ? 'done' : state.reconcile,
+        reconcile: event.final ? afterFinal : state.reconcile,
       };
       return addError(s, event.error);
     }
     case 'pollingChanged':
-      return { ...state, polling: { ...state.polling, active: event.active } };
+      return {
+        ...state,
+        polling: { ...state.polling, active: event.active, ...(state.rules === 2 && { unchanged: 0 }) },
+      };
+    case 'lookAgain':
+      return state.reconcile === 'failed' ? { ...state, reconcile: 'not_started' } : state;
     case 'exchanged': {
       const s = updateToken(state, event.publicToken, {
         status: 'exchanged',
@@ -291,10 +389,8 @@ function apply(state: SessionState, event: SessionEvent): SessionState {
       // INVALID_PUBLIC_TOKEN) and must not turn a linked Item into a lost one.
       const token = state.tokens.find((t) => t.publicToken === event.publicToken);
       if (token?.status === 'exchanged' && !event.legacyOverwrite) return state;
-      return addError(
-        updateToken(state, event.publicToken, { status: 'failed', error: event.error }),
-        event.error,
-      );
+      const status = event.error.code === EXCHANGE_OUTCOME_UNKNOWN ? 'outcome_unknown' : 'failed';
+      return addError(updateToken(state, event.publicToken, { status, error: event.error }), event.error);
     }
     case 'itemDescribed':
       return updateItem(state, event.details.itemId, {
@@ -352,7 +448,16 @@ function apply(state: SessionState, event: SessionEvent): SessionState {
     case 'windowClosed': {
       if (state.tokens.length === 0 && !state.finished) return { ...state, expired: true };
       // Items arrived but Plaid never reported the end: settle with what we have.
-      const s = state.finished ? state : markFinished(state, 'SUCCESS', event.at);
+      let s = state.finished ? state : markFinished(state, 'SUCCESS', event.at);
+      if (s.linkSessions) {
+        // Nothing more can come from a Link session whose results Plaid no longer keeps.
+        const open = openLinkSessions(s);
+        for (const l of open) s = finishLinkSession(s, l.id, 'SUCCESS', event.at);
+        if (state.tokens.length === 0 && open.length > 0) return { ...s, expired: true };
+        return s.reconcile === 'pending'
+          ? s
+          : { ...s, reconcile: s.reconcile === 'failed' ? 'done' : s.reconcile };
+      }
       return { ...s, reconcile: s.reconcile === 'pending' ? s.reconcile : 'done' };
     }
     case 'selectionTimedOut':
@@ -380,7 +485,7 @@ function followUp(before: SessionState, after: SessionState, now: string): Trans
       s = updateItem(s, item.itemId, { describing: true });
     }
   }
-  if (s.finished && s.reconcile === 'not_started' && !s.expired) {
+  if (s.finished && s.reconcile === 'not_started' && !s.expired && needsReconcile(s)) {
     commands.push({ type: 'reconcile' });
     s = { ...s, reconcile: 'pending' };
   }
@@ -397,26 +502,84 @@ function followUp(before: SessionState, after: SessionState, now: string): Trans
   return { state: s, commands };
 }
 
+/**
+ * Rules 1 looked at `/link/token/get` once after any finish. Rules 2 looks only when the finish
+ * leaves a doubt: Plaid said SUCCESS but no public token is known, or the user EXITED (Items
+ * added before the exit may have lost their webhooks). SESSION_FINISHED SUCCESS lists every
+ * public token of its Link session, so trusting it costs nothing and saves a poll per session.
+ */
+function needsReconcile(s: SessionState): boolean {
+  if (s.rules !== 2) return true;
+  return s.tokens.length === 0 || s.finished?.status === 'EXITED';
+}
+
+/** A fingerprint of what polling can change: tokens, Link sessions and their ends. */
+function progressMark(state: SessionState): string {
+  const ends = (state.linkSessions ?? []).map((l) => l.finishedAt ?? '-').join(',');
+  return `${state.tokens.length}|${state.linkSessionIds.length}|${state.finished?.status ?? '-'}|${ends}`;
+}
+
+/**
+ * Rules 2: the state of a run started by a webhook that arrived after the session's previous run
+ * had closed. Its Items stay in the view; the new run exchanges what the webhook brought (the
+ * store returns an Item already exchanged instead of exchanging twice).
+ */
+export function reopenedState(input: LinkSessionInput, previous: SessionView): SessionState {
+  return {
+    ...initialState(input),
+    linkSessionIds: [...previous.link_session_ids],
+    linkSessions: previous.link_session_ids.map((id) => ({
+      id,
+      finishedAt: previous.finished_at ?? input.createdAt,
+      status: 'SUCCESS' as const,
+    })),
+    prior: { items: previous.items, paymentAccount: previous.payment_account },
+  };
+}
+
 // ---- derived views ----
 
 export function describedItems(state: SessionState): ItemDetails[] {
   return state.items.flatMap((i) => (i.details ? [i.details] : []));
 }
 
+const ended = (t: TokenState) =>
+  t.status === 'exchanged' || t.status === 'failed' || t.status === 'outcome_unknown';
+
+function reconciled(state: SessionState): boolean {
+  if (state.rules !== 2) return state.reconcile === 'done';
+  return state.reconcile === 'done' || (state.reconcile === 'not_started' && !needsReconcile(state));
+}
+
 function settled(state: SessionState): boolean {
   return (
-    state.tokens.every((t) => t.status === 'exchanged' || t.status === 'failed') &&
+    state.tokens.every(ended) &&
     state.items.every((i) => i.details !== null || i.error !== null) &&
-    state.reconcile === 'done'
+    reconciled(state)
+  );
+}
+
+/** Rules 2: Plaid said SUCCESS, a look at `/link/token/get` found no public token either. */
+function succeededWithoutItems(state: SessionState): boolean {
+  return (
+    state.rules === 2 &&
+    state.tokens.length === 0 &&
+    state.reconcile === 'done' &&
+    (state.linkSessions ?? []).some((l) => l.status === 'SUCCESS')
   );
 }
 
 export function statusOf(state: SessionState): SessionStatus {
   if (state.expired) return 'expired';
-  if (!state.finished) return state.tokens.length === 0 ? 'waiting_for_user' : 'linking';
-  if (state.tokens.length === 0) return state.reconcile === 'done' ? 'exited' : 'exchanging';
+  // Rules 2: a Link session still open on this token may add Items (the user reopened Link).
+  if (!state.finished || openLinkSessions(state).length > 0)
+    return state.tokens.length === 0 ? 'waiting_for_user' : 'linking';
+  if (state.tokens.length === 0) {
+    if (succeededWithoutItems(state)) return 'failed';
+    return state.reconcile === 'done' || (state.rules === 2 && reconciled(state)) ? 'exited' : 'exchanging';
+  }
   if (!settled(state)) return 'exchanging';
-  if (state.tokens.every((t) => t.status === 'failed')) return 'failed';
+  if (state.tokens.every((t) => t.status !== 'exchanged')) return 'failed';
   if (!state.payment) return 'completed';
   switch (state.paymentPhase.phase) {
     case 'done':
@@ -427,6 +590,8 @@ export function statusOf(state: SessionState): SessionStatus {
     case 'running':
       return 'awaiting_payment_account';
     case 'none':
+      // A reopened session whose payment account was already set up asks for no other.
+      if (state.prior?.paymentAccount) return 'completed';
       return eligiblePaymentAccounts(describedItems(state)).eligible.length > 0
         ? 'awaiting_payment_account'
         : 'completed';
@@ -440,19 +605,17 @@ export function isTerminal(status: SessionStatus): boolean {
 export function toView(state: SessionState): SessionView {
   const status = statusOf(state);
   const described = new Map(describedItems(state).map((d) => [d.itemId, d]));
-  const items = state.tokens
-    .filter((t) => t.status === 'exchanged' || t.status === 'failed')
-    .map((t) => {
-      const details = t.itemId ? described.get(t.itemId) : undefined;
-      const institution = details?.institution ?? t.institution ?? { institution_id: null, name: null };
-      const base = {
-        item_id: t.itemId,
-        institution,
-        accounts: details?.accounts ?? t.accounts,
-        status: t.status as 'exchanged' | 'failed',
-      };
-      return t.error ? { ...base, error: { code: t.error.code, message: t.error.message } } : base;
-    });
+  const items = state.tokens.filter(ended).map((t) => {
+    const details = t.itemId ? described.get(t.itemId) : undefined;
+    const institution = details?.institution ?? t.institution ?? { institution_id: null, name: null };
+    const base = {
+      item_id: t.itemId,
+      institution,
+      accounts: details?.accounts ?? t.accounts,
+      status: t.status as ItemView['status'],
+    };
+    return t.error ? { ...base, error: { code: t.error.code, message: t.error.message } } : base;
+  });
   const { eligible, ineligible } = eligiblePaymentAccounts([...described.values()]);
   const phase = state.paymentPhase;
   const errors =
@@ -468,6 +631,19 @@ export function toView(state: SessionState): SessionView {
           },
         ]
       : state.errors;
+  const allErrors = succeededWithoutItems(state)
+    ? [
+        ...errors,
+        {
+          code: 'SUCCESS_WITHOUT_PUBLIC_TOKENS',
+          message:
+            'Plaid reported the Link session SUCCESS but neither webhooks nor /link/token/get showed a public token',
+        },
+      ]
+    : errors;
+  const priorItems = (state.prior?.items ?? []).filter(
+    (p) => !items.some((i) => i.item_id !== null && i.item_id === p.item_id),
+  );
   return {
     session_id: state.linkToken,
     client_user_id: state.clientUserId,
@@ -476,7 +652,7 @@ export function toView(state: SessionState): SessionView {
     created_at: state.createdAt,
     finished_at: state.finished?.at ?? null,
     link_session_ids: state.linkSessionIds,
-    items,
+    items: [...priorItems, ...items],
     eligible_accounts: eligible,
     ineligible_accounts: ineligible,
     payment_account:
@@ -487,12 +663,12 @@ export function toView(state: SessionState): SessionView {
             product: phase.result.product,
             result: phase.result.result,
           }
-        : null,
+        : (state.prior?.paymentAccount ?? null),
     polling: {
       active: state.polling.active,
       polls: state.polling.polls,
       last_polled_at: state.polling.lastPolledAt,
     },
-    errors,
+    errors: allErrors,
   };
 }

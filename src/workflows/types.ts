@@ -149,7 +149,11 @@ export interface ItemView {
   item_id: string | null;
   institution: Institution;
   accounts: AccountMeta[];
-  status: 'exchanged' | 'failed';
+  /**
+   * `outcome_unknown`: the exchange may have happened at Plaid but its answer was lost, and Plaid
+   * refuses a second exchange; `error.code` is `EXCHANGE_OUTCOME_UNKNOWN`. Never a plain failure.
+   */
+  status: 'exchanged' | 'failed' | 'outcome_unknown';
   error?: { code: string; message: string };
 }
 

@@ -4,6 +4,7 @@ import {
   type Command,
   initialState,
   reduce,
+  reopenedState,
   type SessionEvent,
   type SessionState,
   statusOf,
@@ -116,16 +117,19 @@ describe('reducer: tokens', () => {
     ).toEqual(['public-a', 'public-b']);
   });
 
-  it('describes each exchanged Item once and reconciles once after the finish', () => {
-    const { commands } = run([
+  it('describes each exchanged Item once; the first rules reconcile once after any finish', () => {
+    const events: SessionEvent[] = [
       itemAdd('public-a'),
       { type: 'exchanged', publicToken: 'public-a', itemId: 'item-a' },
       { type: 'exchanged', publicToken: 'public-a', itemId: 'item-a' },
       finished(['public-a']),
       finished(['public-a']),
-    ]);
-    expect(commands.filter((c) => c.type === 'describe')).toEqual([{ type: 'describe', itemId: 'item-a' }]);
-    expect(commands.filter((c) => c.type === 'reconcile')).toHaveLength(1);
+    ];
+    const legacy = run(events, initialState(input(), 1)).commands;
+    expect(legacy.filter((c) => c.type === 'describe')).toEqual([{ type: 'describe', itemId: 'item-a' }]);
+    expect(legacy.filter((c) => c.type === 'reconcile')).toHaveLength(1);
+    // SESSION_FINISHED SUCCESS lists every public token of its Link session: no look needed.
+    expect(run(events).commands.filter((c) => c.type === 'reconcile')).toHaveLength(0);
   });
 
   it('takes the details that come with the exchange, and describes only Items without them', () => {
@@ -206,8 +210,6 @@ describe('reducer: statuses', () => {
       ],
       s,
     ).state;
-    expect(statusOf(s)).toBe('exchanging'); // the final /link/token/get has not answered yet
-    s = run([reconciled], s).state;
     expect(statusOf(s)).toBe('awaiting_payment_account');
     const { eligible_accounts, ineligible_accounts } = toView(s);
     expect(eligible_accounts.map((a) => a.account_id)).toEqual(['item-a-acc-0']);
@@ -386,5 +388,138 @@ describe('reducer: property — any sequence of events settles every token exact
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('reducer: several Link sessions on one link token (rules 2)', () => {
+  const add = (publicToken: string, linkSessionId: string): SessionEvent => ({
+    type: 'itemAddResult',
+    publicToken,
+    linkSessionId,
+    at: NOW,
+  });
+  const finish = (
+    linkSessionId: string,
+    publicTokens: string[],
+    status: 'SUCCESS' | 'EXITED',
+  ): SessionEvent => ({
+    type: 'sessionFinished',
+    status,
+    linkSessionId,
+    publicTokens,
+    at: NOW,
+    source: 'session_finished',
+  });
+  const exchanged = (publicToken: string): SessionEvent[] => [
+    { type: 'exchanged', publicToken, itemId: `item-${publicToken}` },
+    { type: 'itemDescribed', details: details(`item-${publicToken}`, ['auth'], ['checking']) },
+  ];
+
+  it('EXITED then SUCCESS on the same token ends with the second session’s Items', () => {
+    let s = run([finish('ls-1', [], 'EXITED'), { ...reconciled }]).state;
+    expect(statusOf(s)).toBe('exited');
+    const second = run([add('public-b', 'ls-2'), ...exchanged('public-b')], s);
+    s = second.state;
+    expect(statusOf(s)).toBe('linking'); // ls-2 is still open
+    s = run([finish('ls-2', ['public-b'], 'SUCCESS')], s).state;
+    expect(statusOf(s)).toBe('awaiting_payment_account');
+    expect(toView(s).items.map((i) => i.item_id)).toEqual(['item-public-b']);
+    expect(second.commands.filter((c) => c.type === 'exchange')).toHaveLength(1);
+  });
+
+  it('a second SUCCESS session after the first completed exchanges its Items too', () => {
+    let s = initialState(input(null));
+    s = run(
+      [add('public-a', 'ls-1'), finish('ls-1', ['public-a'], 'SUCCESS'), ...exchanged('public-a')],
+      s,
+    ).state;
+    expect(statusOf(s)).toBe('completed');
+    const later = run([add('public-b', 'ls-2')], s);
+    expect(later.commands).toEqual([{ type: 'exchange', publicToken: 'public-b' }]);
+    s = run([...exchanged('public-b'), finish('ls-2', ['public-b'], 'SUCCESS')], later.state).state;
+    expect(statusOf(s)).toBe('completed');
+    expect(toView(s).items).toHaveLength(2);
+  });
+
+  it('a failed final look is asked again, and never turns Plaid’s SUCCESS into exited', () => {
+    const failedLook: SessionEvent = {
+      type: 'pollFailed',
+      error: { code: 'INTERNAL_SERVER_ERROR', message: 'Plaid is down' },
+      at: NOW,
+      final: true,
+    };
+    let t = run([finish('ls-1', [], 'SUCCESS')]);
+    expect(t.commands).toEqual([{ type: 'reconcile' }]);
+    t = run([failedLook], t.state);
+    expect(t.state.reconcile).toBe('failed');
+    expect(statusOf(t.state)).toBe('exchanging');
+    t = run([{ type: 'lookAgain' }], t.state);
+    expect(t.commands).toEqual([{ type: 'reconcile' }]);
+    const found: SessionEvent = {
+      type: 'polled',
+      at: NOW,
+      final: true,
+      snapshot: {
+        sessions: [
+          {
+            linkSessionId: 'ls-1',
+            finishedAt: NOW,
+            exited: false,
+            items: [{ publicToken: 'public-a', institution: null, accounts: [] }],
+          },
+        ],
+      },
+    };
+    t = run([found], t.state);
+    expect(t.commands).toEqual([{ type: 'exchange', publicToken: 'public-a' }]);
+    // The first rules counted the failed look as done and showed `exited`.
+    const legacy = run([finish('ls-1', [], 'SUCCESS'), failedLook], initialState(input(), 1)).state;
+    expect(statusOf(legacy)).toBe('exited');
+  });
+
+  it('SUCCESS with no public token anywhere is a failure that says so, not an exit', () => {
+    const s = run([finish('ls-1', [], 'SUCCESS'), reconciled]).state;
+    expect(statusOf(s)).toBe('failed');
+    expect(toView(s).errors.map((e) => e.code)).toContain('SUCCESS_WITHOUT_PUBLIC_TOKENS');
+  });
+
+  it('an exchange whose outcome is unknown is its own outcome, never a plain failure', () => {
+    const s = run([
+      add('public-a', 'ls-1'),
+      add('public-b', 'ls-1'),
+      finish('ls-1', ['public-a', 'public-b'], 'SUCCESS'),
+      ...exchanged('public-a'),
+      {
+        type: 'exchangeFailed',
+        publicToken: 'public-b',
+        error: { code: 'EXCHANGE_OUTCOME_UNKNOWN', message: 'the answer was lost' },
+      },
+    ]).state;
+    const view = toView(s);
+    expect(view.items.map((i) => [i.status, i.error?.code ?? null])).toEqual([
+      ['exchanged', null],
+      ['outcome_unknown', 'EXCHANGE_OUTCOME_UNKNOWN'],
+    ]);
+    expect(statusOf(s)).toBe('awaiting_payment_account');
+  });
+
+  it('a reopened run keeps the Items and payment account of the run before it', () => {
+    let s = run([
+      add('public-a', 'ls-1'),
+      finish('ls-1', ['public-a'], 'SUCCESS'),
+      ...exchanged('public-a'),
+    ]).state;
+    s = run([{ type: 'paymentAccountSelected', accountId: 'item-public-a-acc-0', at: NOW }], s).state;
+    s = run([{ type: 'paymentSucceeded', result: { product: 'auth', result: { mask: '0000' } } }], s).state;
+    const previous = toView(s);
+    let r = reopenedState(input(), previous);
+    r = run(
+      [add('public-b', 'ls-2'), finish('ls-2', ['public-b'], 'SUCCESS'), ...exchanged('public-b')],
+      r,
+    ).state;
+    const view = toView(r);
+    expect(view.items.map((i) => i.item_id)).toEqual(['item-public-a', 'item-public-b']);
+    expect(view.payment_account?.account_id).toBe('item-public-a-acc-0');
+    expect(view.status).toBe('completed');
   });
 });

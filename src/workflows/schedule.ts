@@ -1,0 +1,96 @@
+/**
+ * What a Link session must do next on its own, and when: the one rule behind every timer of the
+ * workflow (rules 2). Pure, so it is unit-tested without Temporal, and the workflow keeps a single
+ * timer that no webhook cancels: a signal changes the state, not the timer.
+ *
+ * The session may take Items for as long as its link token can produce them: until the token
+ * expired and one look at `/link/token/get` after that showed every Link session finished, or
+ * until Plaid's results window closed for the ones that never did.
+ */
+import { lastFinishedAt, openLinkSessions, type SessionState, statusOf } from './reducer';
+import { nextPollDelay } from './timing';
+import type { LinkSessionInput } from './types';
+
+export type ScheduledAction =
+  /** Nobody chose a payment account in time. */
+  | 'selectionTimeout'
+  /** The final look failed; ask `/link/token/get` again. */
+  | 'lookAgain'
+  /** Webhooks went quiet: start polling (and poll now). */
+  | 'startPolling'
+  /** A webhook arrived, or polling is no longer needed. */
+  | 'stopPolling'
+  | 'poll'
+  /** The link token expired: one look shows every Link session it ever had. */
+  | 'lookAfterExpiry'
+  /** Nothing more can come from Plaid: settle with what is known. */
+  | 'closeWindow';
+
+export interface Due {
+  at: number;
+  action: ScheduledAction;
+}
+
+const ms = (iso: string | null | undefined): number => (iso ? Date.parse(iso) : Number.NEGATIVE_INFINITY);
+
+/** The earliest thing due, or null when only a signal or an activity result can move the session. */
+export function nextDue(state: SessionState, input: LinkSessionInput, now: number): Due | null {
+  const { timing } = input;
+  const candidates: Due[] = [];
+  const status = statusOf(state);
+  const expiration = ms(input.expiration);
+  const lastPoll = ms(state.polling.lastPolledAt);
+
+  if (status === 'awaiting_payment_account' && state.paymentPhase.phase === 'none' && state.awaitingSince) {
+    candidates.push({ at: ms(state.awaitingSince) + timing.selectionTimeoutMs, action: 'selectionTimeout' });
+  }
+  if (state.reconcile === 'failed') {
+    candidates.push({ at: lastPoll + timing.pollEveryMs, action: 'lookAgain' });
+  }
+
+  if (!state.expired) {
+    const open = openLinkSessions(state).length;
+    // Results are gone from Plaid once the window after the token (or the last finish) passed.
+    const resultsGoneAt = Math.max(expiration, ms(lastFinishedAt(state))) + timing.resultsWindowMs;
+    const settleNeeded = !state.finished || open > 0;
+    if (!state.lookedAfterExpiry) {
+      // A look that failed after the expiry is repeated at the polling cadence.
+      const at = lastPoll >= expiration ? lastPoll + timing.pollEveryMs : expiration;
+      candidates.push({ at, action: 'lookAfterExpiry' });
+    } else if (settleNeeded && open === 0) {
+      candidates.push({ at: now, action: 'closeWindow' });
+    }
+    if (settleNeeded) candidates.push({ at: resultsGoneAt, action: 'closeWindow' });
+
+    // Polling is the fallback while the token can still produce Items and webhooks are quiet.
+    // Once the token expired, the look after expiry is the next poll; then only open sessions need one.
+    const pollingWanted = state.lookedAfterExpiry ? open > 0 : now < expiration;
+    const lastNews = Math.max(ms(state.createdAt), ms(state.lastWebhookAt));
+    const quietAt = lastNews + timing.pollAfterMs;
+    if (pollingWanted && !state.polling.active) candidates.push({ at: quietAt, action: 'startPolling' });
+    else if (state.polling.active && (!pollingWanted || now < quietAt))
+      candidates.push({ at: now, action: 'stopPolling' });
+    else if (state.polling.active) {
+      const from = Math.max(lastPoll, quietAt);
+      candidates.push({ at: from + nextPollDelay(timing, state.polling.unchanged ?? 0), action: 'poll' });
+    }
+  } else if (state.polling.active) {
+    candidates.push({ at: now, action: 'stopPolling' });
+  }
+
+  let due: Due | null = null;
+  for (const c of candidates) if (!due || c.at < due.at) due = c;
+  return due;
+}
+
+/**
+ * Whether the workflow may close: nothing more can come from Plaid for this link token, the
+ * session reached a final status, and no work or choice is still running.
+ */
+export function mayClose(state: SessionState, inFlight: number): boolean {
+  if (inFlight > 0 || state.paymentPhase.phase === 'running') return false;
+  const status = statusOf(state);
+  if (status !== 'completed' && status !== 'exited' && status !== 'expired' && status !== 'failed')
+    return false;
+  return state.expired || (state.lookedAfterExpiry === true && openLinkSessions(state).length === 0);
+}

@@ -1,0 +1,302 @@
+/**
+ * The part of a Link session workflow that both its versions share: the activities, the reducer
+ * driven by events, commands run as activities, the session published for the Temporal UI, and
+ * the signal, query and update handlers. `legacy` keeps the commands of the first version exactly
+ * as its recorded histories expect (its patches, its search-attribute upserts).
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { LinkSessionActivities } from './activityTypes';
+import {
+  getSessionQuery,
+  itemAddResultSignal,
+  selectPaymentAccountUpdate,
+  sessionFinishedSignal,
+} from './definitions';
+import { currentDetails } from './details';
+import { type Command, reduce, type SessionEvent, type SessionState, toView } from './reducer';
+import { LinkItemCount, LinkSessionStatus } from './searchAttributes';
+import type { ErrorInfo, LinkSessionInput, SessionStatus } from './types';
+
+/** Retries that honour Plaid's rate limits and outages; permanent errors come back as values. */
+const plaidRetry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+
+const { exchangePublicToken } = proxyActivities<LinkSessionActivities>({
+  // Longer than the in-process save retries (~2 min): Temporal must not start a second attempt
+  // while the first still holds an access token it has not stored yet.
+  startToCloseTimeout: '3m',
+  // The activity heartbeats every 2 s while it works: a worker killed mid-exchange is noticed in
+  // 30 s (and the exchange retried on another) instead of after the whole 3 minutes.
+  heartbeatTimeout: '30s',
+  // A public token expires 30 minutes after Link created it: past that, retrying is pointless.
+  scheduleToCloseTimeout: '30m',
+  retry: plaidRetry,
+});
+const { describeItem, setupPayment } = proxyActivities<LinkSessionActivities>({
+  startToCloseTimeout: '30s',
+  scheduleToCloseTimeout: '30m',
+  retry: plaidRetry,
+});
+const { fetchLinkSessionResults } = proxyActivities<LinkSessionActivities>({
+  startToCloseTimeout: '30s',
+  // A failed poll is only a missed look; the next one comes soon.
+  retry: { ...plaidRetry, maximumAttempts: 3 },
+});
+
+export interface SessionRuntime {
+  readonly state: SessionState;
+  /** Bumped by every event, so a loop can wait for "anything happened". */
+  readonly version: number;
+  /** Activities whose result has not come back yet. */
+  readonly inFlight: number;
+  dispatch(event: SessionEvent): void;
+  run(command: Command): void;
+  /** One look at `/link/token/get`, as the event it becomes. */
+  poll(final: boolean, afterExpiry?: boolean): Promise<SessionEvent>;
+  publish(): void;
+  /** Called after every event (the workflow's scheduler uses it to wake early). */
+  onChange(listener: () => void): void;
+}
+
+export function createSessionRuntime(
+  input: LinkSessionInput,
+  initial: SessionState,
+  opts: { legacy: boolean },
+): SessionRuntime {
+  let state = initial;
+  let version = 0;
+  let inFlight = 0;
+  let published: { status: SessionStatus; items: number } | null = null;
+  const listeners: Array<() => void> = [];
+  const nowIso = () => new Date().toISOString();
+
+  const publish = () => {
+    const view = toView(state);
+    const items = view.items.filter((i) => i.status === 'exchanged').length;
+    // The first version upserted on every new Item; an upsert is a history event, so the second
+    // upserts only when the status changes (with the count of the moment).
+    const changed = opts.legacy
+      ? published?.status !== view.status || published.items !== items
+      : published?.status !== view.status;
+    if (changed) {
+      upsertSearchAttributes([
+        { key: LinkSessionStatus, value: view.status },
+        { key: LinkItemCount, value: items },
+      ]);
+      published = { status: view.status, items };
+    }
+    setCurrentDetails(currentDetails(view));
+  };
+
+  // A failure for a token already exchanged leaves the Item exchanged (a reducer rule). Histories
+  // recorded before that rule let it overwrite the Item, and must replay as they ran. Decided at
+  // dispatch, against the state the reducer will see.
+  const versioned = (event: SessionEvent): SessionEvent => {
+    if (!opts.legacy || event.type !== 'exchangeFailed') return event;
+    const token = state.tokens.find((t) => t.publicToken === event.publicToken);
+    return token?.status === 'exchanged' && !patched('exchanged-stays-exchanged')
+      ? { ...event, legacyOverwrite: true }
+      : event;
+  };
+
+  const dispatch = (event: SessionEvent) => {
+    const next = reduce(state, versioned(event), nowIso());
+    state = next.state;
+    version++;
+    for (const command of next.commands) run(command);
+    publish();
+    for (const listener of listeners) listener();
+  };
+
+  const track = (work: Promise<SessionEvent>) => {
+    inFlight++;
+    void work.then(
+      (event) => {
+        inFlight--;
+        dispatch(event);
+      },
+      (err) => {
+        inFlight--;
+        throw err;
+      },
+    );
+  };
+
+  const poll = (final: boolean, afterExpiry = false): Promise<SessionEvent> =>
+    fetchLinkSessionResults({ linkToken: input.linkToken }).then(
+      (snapshot): SessionEvent => ({
+        type: 'polled',
+        snapshot,
+        at: nowIso(),
+        final,
+        ...(afterExpiry && { afterExpiry }),
+      }),
+      (err): SessionEvent => ({ type: 'pollFailed', error: failureInfo(err), at: nowIso(), final }),
+    );
+
+  const run = (command: Command) => {
+    switch (command.type) {
+      case 'exchange': {
+        // The exchange describes the Item too (one activity and one workflow task fewer before
+        // eligibility). Histories recorded before that ran a separate describeItem for each Item.
+        const describe = opts.legacy ? patched('describe-with-exchange') : true;
+        return track(
+          exchangePublicToken({
+            linkToken: input.linkToken,
+            publicToken: command.publicToken,
+            clientUserId: input.clientUserId,
+            userId: input.userId,
+            ...(describe && { describe: true }),
+          }).then(
+            (r): SessionEvent =>
+              r.ok
+                ? {
+                    type: 'exchanged',
+                    publicToken: command.publicToken,
+                    itemId: r.itemId,
+                    ...(r.details && { details: r.details }),
+                  }
+                : { type: 'exchangeFailed', publicToken: command.publicToken, error: r.error },
+            (err): SessionEvent => ({
+              type: 'exchangeFailed',
+              publicToken: command.publicToken,
+              error: failureInfo(err),
+            }),
+          ),
+        );
+      }
+      case 'describe':
+        return track(
+          describeItem({ itemId: command.itemId }).then(
+            (details): SessionEvent => ({ type: 'itemDescribed', details }),
+            (err): SessionEvent => ({
+              type: 'describeFailed',
+              itemId: command.itemId,
+              error: failureInfo(err),
+            }),
+          ),
+        );
+      case 'reconcile':
+        return track(poll(true));
+      case 'setupPayment':
+        return track(
+          setupPayment({
+            linkToken: input.linkToken,
+            itemId: command.itemId,
+            accountId: command.accountId,
+            choice: command.choice,
+          }).then(
+            (result): SessionEvent => ({ type: 'paymentSucceeded', result }),
+            (err): SessionEvent => ({ type: 'paymentFailed', error: failureInfo(err) }),
+          ),
+        );
+    }
+  };
+
+  registerHandlers(() => state, dispatch, nowIso);
+
+  return {
+    get state() {
+      return state;
+    },
+    get version() {
+      return version;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    dispatch,
+    run,
+    poll,
+    publish,
+    onChange: (listener) => listeners.push(listener),
+  };
+}
+
+function registerHandlers(
+  current: () => SessionState,
+  dispatch: (event: SessionEvent) => void,
+  nowIso: () => string,
+): void {
+  setHandler(itemAddResultSignal, (s) =>
+    dispatch({
+      type: 'itemAddResult',
+      publicToken: s.public_token,
+      linkSessionId: s.link_session_id,
+      at: s.received_at,
+    }),
+  );
+  setHandler(sessionFinishedSignal, (s) =>
+    dispatch({
+      type: 'sessionFinished',
+      status: s.status,
+      linkSessionId: s.link_session_id,
+      publicTokens: s.public_tokens,
+      at: s.received_at,
+      source: 'session_finished',
+    }),
+  );
+  setHandler(getSessionQuery, () => toView(current()));
+  setHandler(
+    selectPaymentAccountUpdate,
+    async ({ account_id }) => {
+      dispatch({ type: 'paymentAccountSelected', accountId: account_id, at: nowIso() });
+      await condition(() => current().paymentPhase.phase !== 'running');
+      return toView(current());
+    },
+    {
+      // Runs before anything is written to history: a refused choice leaves no trace.
+      validator: ({ account_id }) => {
+        const view = toView(current());
+        if (view.status !== 'awaiting_payment_account' || current().paymentPhase.phase !== 'none') {
+          throw ApplicationFailure.nonRetryable(
+            `session is ${view.status}, not awaiting a payment account`,
+            'NOT_AWAITING_PAYMENT_ACCOUNT',
+          );
+        }
+        if (!view.eligible_accounts.some((a) => a.account_id === account_id)) {
+          const known = view.ineligible_accounts.find((a) => a.account_id === account_id);
+          throw ApplicationFailure.nonRetryable(
+            known
+              ? `account ${account_id} cannot move money (${known.reason})`
+              : `account ${account_id} is not an account of this session`,
+            'ACCOUNT_NOT_ELIGIBLE',
+          );
+        }
+      },
+    },
+  );
+}
+
+/** Commands for work a carried state had decided on but whose result never arrived. */
+export function resumeCommands(state: SessionState): Command[] {
+  const commands: Command[] = [];
+  for (const t of state.tokens)
+    if (t.status === 'exchanging') commands.push({ type: 'exchange', publicToken: t.publicToken });
+  for (const i of state.items) if (i.describing) commands.push({ type: 'describe', itemId: i.itemId });
+  if (state.reconcile === 'pending') commands.push({ type: 'reconcile' });
+  return commands;
+}
+
+export function failureInfo(err: unknown): ErrorInfo {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure) {
+    return { code: cause.type ?? 'ACTIVITY_FAILED', message: cause.message, retryable: false };
+  }
+  if (cause && typeof cause === 'object' && 'timeoutType' in cause) {
+    return {
+      code: 'TIMED_OUT',
+      message: 'Plaid did not answer successfully before the deadline',
+      retryable: false,
+    };
+  }
+  return { code: 'ACTIVITY_FAILED', message: String((cause as Error)?.message ?? cause), retryable: false };
+}
