@@ -205,7 +205,7 @@ export const sessionFinishedWebhookSchema = z.looseObject({
 
 export const webhookAckSchema = z.object({
   received: z.literal(true),
-  outcome: z.enum(['delivered', 'ignored', 'unknown_session']),
+  outcome: z.enum(['delivered', 'ignored', 'unknown_session', 'reopened']),
 });
 
 // ---- Temporal codec server protocol ----

@@ -28,6 +28,9 @@ export function linkSessionStartOptions(input: LinkSessionInput, taskQueue: stri
     // A closed session is never started again under the same link token.
     workflowIdReusePolicy: 'REJECT_DUPLICATE',
     args: [input] as [LinkSessionInput],
+    // Kept so that a webhook arriving after the run closed can start the session again
+    // (reopenLinkSession); encrypted by the codec like every payload.
+    memo: { input },
     typedSearchAttributes: [
       { key: LinkSessionStatus, value: 'waiting_for_user' },
       { key: ClientUserId, value: input.clientUserId },

@@ -61,7 +61,6 @@ describe('Temporal UI', () => {
     );
     expect(done.status).toBe('completed');
     const workflowId = linkSessionWorkflowId(created.session_id);
-    await stack.client.workflow.getHandle(workflowId).result();
 
     const { page } = browser;
     const workflowUrl = `${uiUrl}/namespaces/${stack.namespace}/workflows/${encodeURIComponent(workflowId)}`;

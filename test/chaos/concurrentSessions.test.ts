@@ -19,6 +19,7 @@ import {
   type LinkflowStack,
   mapLimit,
   Rng,
+  settledView,
   startLinkflowStack,
   TERMINAL,
   untilStatus,
@@ -148,7 +149,7 @@ describe('chaos: concurrent sessions under webhook and Plaid faults', () => {
             expect(res.status, JSON.stringify(res.body)).toBe(200);
           }
         }
-        const result = await handle.result();
+        const result = await settledView(handle);
         // 503 means "Temporal did not answer in time, retry" (a closed session's query replays
         // its history on a busy worker): a client retries, and so does this one.
         const apiView = await waitFor(

@@ -24,6 +24,7 @@ import {
   isSoak,
   type LinkflowStack,
   mapLimit,
+  settledView,
   startLinkflowStack,
   startTcpProxy,
   type TcpProxy,
@@ -148,7 +149,7 @@ describe.skipIf(!databaseUrl)('chaos: the database is unreachable for a while', 
     const sessions = await mapLimit(created, 10, async ({ linkToken, handle }) => ({
       linkToken,
       link: links.get(linkToken) ?? null,
-      result: await handle.result(),
+      result: await settledView(handle),
     }));
     all.push(...sessions);
     const state = await stack.emulatorState();
@@ -190,7 +191,7 @@ describe.skipIf(!databaseUrl)('chaos: the database is unreachable for a while', 
     };
     const cutStarted = Date.now();
     const link = await stack.completeLink(linkToken, { institutions: ['ins_109509'] });
-    const result = await handle.result();
+    const result = await settledView(handle);
     all.push({ linkToken, link, result });
     const state = await stack.emulatorState();
     expect(spent).toBe(link.public_tokens[0]);

@@ -21,6 +21,7 @@ import {
   type LinkflowStack,
   mapLimit,
   Rng,
+  settledView,
   startLinkflowStack,
   untilStatus,
   waitFor,
@@ -134,7 +135,7 @@ describe('chaos: the Temporal server restarts', () => {
           });
           expect(res.status, JSON.stringify(res.body)).toBe(200);
         }
-        return { linkToken, link: links.get(linkToken) ?? null, result: await handle.result() };
+        return { linkToken, link: links.get(linkToken) ?? null, result: await settledView(handle) };
       });
 
       // Every webhook was eventually accepted, after at least one refusal for each session.

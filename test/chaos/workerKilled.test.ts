@@ -20,6 +20,7 @@ import {
   isSoak,
   type LinkflowStack,
   Rng,
+  settledView,
   spawnWorkerProcess,
   startLinkflowStack,
   type WebhookFaults,
@@ -99,7 +100,7 @@ describe.skipIf(!databaseUrl)('chaos: the worker process is killed', () => {
             institutions: plan.institutions,
             webhooks: plan.webhooks,
           });
-          return { linkToken, link, result: await handle.result() };
+          return { linkToken, link, result: await settledView(handle) };
         }),
       );
       let finished = false;

@@ -659,3 +659,21 @@ export async function untilStatus(
     { timeoutMs, intervalMs },
   );
 }
+
+/**
+ * The view of a session once it reached a final status. The workflow itself stays open while its
+ * link token can still produce Items (hours), so tests wait on the status, not on the run's end.
+ */
+export async function settledView(
+  handle: { query: (q: typeof getSessionQuery) => Promise<SessionView> },
+  timeoutMs = 120_000,
+): Promise<SessionView> {
+  return waitFor(
+    'the session to reach a final status',
+    async () => {
+      const v = await handle.query(getSessionQuery);
+      return TERMINAL.includes(v.status) ? v : undefined;
+    },
+    { timeoutMs, intervalMs: 150 },
+  );
+}

@@ -4,14 +4,20 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { getSessionQuery, selectPaymentAccountUpdate } from '../../src/workflows/definitions';
+import {
+  getSessionQuery,
+  linkSessionWorkflowId,
+  selectPaymentAccountUpdate,
+} from '../../src/workflows/definitions';
 import type { SessionStatus, SessionView } from '../../src/workflows/types';
 import {
   type CreatedSession,
   type LinkflowStack,
   type SessionRequest,
+  settledView,
   startLinkflowStack,
   TEST_TIMING,
+  waitFor,
 } from '../helpers/linkflowStack';
 import { connectToTestServer, linkSessionBundle, type TemporalTestContext } from '../helpers/temporal';
 
@@ -158,7 +164,7 @@ describe('Link session workflow', () => {
       product: 'auth',
     });
     expect(afterChoice.payment_account?.result).toMatchObject({ numbers_available: true });
-    const result = await handle.result();
+    const result = await settledView(handle);
     expect(result.status).toBe('completed');
     expect(Object.values(await exchangeCounts())).toEqual([1, 1, 1]);
     expect((await stack.store.counts()).items).toBe(3);
@@ -212,7 +218,7 @@ describe('Link session workflow', () => {
       result: { processor: 'dwolla', processor_token_stored: true },
     });
     expect(JSON.stringify(done)).not.toMatch(/processor-sandbox-/);
-    expect((await handle.result()).status).toBe('completed');
+    expect((await settledView(handle)).status).toBe('completed');
   });
 
   it('webhooks duplicated x3 and shuffled: each token exchanged exactly once', async () => {
@@ -223,7 +229,7 @@ describe('Link session workflow', () => {
       institutions: firstThree(),
       webhooks: { duplicate: 3, shuffle: true },
     });
-    const result = await handle.result();
+    const result = await settledView(handle);
     expect(result.status).toBe('completed');
     expect(result.items.map((i) => i.status)).toEqual(['exchanged', 'exchanged', 'exchanged']);
     const state = await stack.emulatorState();
@@ -241,7 +247,7 @@ describe('Link session workflow', () => {
       institutions: [],
       status: 'EXITED',
     });
-    const result = await handle.result();
+    const result = await settledView(handle);
     expect(result.status).toBe('exited');
     expect(result.items).toEqual([]);
     expect(result.finished_at).not.toBeNull();
@@ -273,7 +279,7 @@ describe('Link session workflow', () => {
     const expired = public_tokens[1] as string;
     await stack.emulator('/__emulator/public_token/expire', { public_token: expired });
 
-    const result = await handle.result();
+    const result = await settledView(handle);
     expect(result.status).toBe('completed');
     expect(result.items.map((i) => i.status).sort()).toEqual(['exchanged', 'exchanged', 'failed']);
     const failed = result.items.find((i) => i.status === 'failed');
@@ -295,7 +301,7 @@ describe('Link session workflow', () => {
     const awaiting = await untilStatus(handle, 'awaiting_payment_account');
     const account = awaiting.eligible_accounts[0]?.account_id as string;
     await handle.executeUpdate(selectPaymentAccountUpdate, { args: [{ account_id: account }] });
-    await handle.result();
+    await settledView(handle);
 
     const history = await handle.fetchHistory();
     // The SDK writes patch markers (`patched()`: the patch id, no session data) without the codec.
@@ -323,5 +329,59 @@ describe('Link session workflow', () => {
     ).rejects.toMatchObject({ cause: { type: 'ACCOUNT_NOT_ELIGIBLE' } });
     expect((await view(handle)).status).toBe('awaiting_payment_account');
     await handle.terminate('test done');
+  });
+
+  it('EXITED then SUCCESS on one link token: the second Link session’s Items are exchanged', async () => {
+    await freshStack();
+    const { linkToken, handle } = await stack.createSession({ payment: null });
+    await stack.emulator('/__emulator/link/complete', {
+      link_token: linkToken,
+      institutions: [],
+      status: 'EXITED',
+    });
+    expect((await untilStatus(handle, 'exited')).items).toEqual([]);
+    // The user opens Link again on the same token and links two banks.
+    await stack.emulator('/__emulator/link/complete', {
+      link_token: linkToken,
+      institutions: firstThree().slice(0, 2),
+    });
+    const done = await untilStatus(handle, 'completed');
+    expect(done.items.map((i) => i.status)).toEqual(['exchanged', 'exchanged']);
+    expect(done.link_session_ids).toHaveLength(2);
+    expect(Object.values(await exchangeCounts())).toEqual([1, 1]);
+  });
+
+  it('stays open until the link token expired and a last look showed nothing more; a webhook after that reopens it', async () => {
+    await freshStack();
+    const { linkToken, handle } = await stack.createSession({
+      payment: null,
+      expiration: new Date(Date.now() + 5_000).toISOString(),
+    });
+    await stack.emulator('/__emulator/link/complete', {
+      link_token: linkToken,
+      institutions: firstThree().slice(0, 1),
+    });
+    const first = await handle.result();
+    expect(first.status).toBe('completed');
+    const firstRunId = (await handle.describe()).runId;
+    // The result came only after a look at /link/token/get once the token had expired.
+    expect(first.polling.polls).toBeGreaterThanOrEqual(1);
+
+    // A webhook Plaid delivers after that run closed (a late Link session): the session starts
+    // again with the closed run's Items, and the new token is exchanged exactly once.
+    const late = (await stack.emulator('/__emulator/link/complete', {
+      link_token: linkToken,
+      institutions: firstThree().slice(1, 2),
+    })) as { public_tokens: string[] };
+    const reopened = stack.client.workflow.getHandle(linkSessionWorkflowId(linkToken));
+    const after = await waitFor('the reopened run to exchange the late Item', async () => {
+      const v = await reopened.query(getSessionQuery);
+      return v.items.length === 2 && v.status === 'completed' ? v : undefined;
+    });
+    expect(after.items.map((i) => i.status)).toEqual(['exchanged', 'exchanged']);
+    expect((await reopened.describe()).runId).not.toBe(firstRunId);
+    const counts = await exchangeCounts();
+    expect(counts[late.public_tokens[0] as string]).toBe(1);
+    expect(Object.values(counts)).toEqual([1, 1]);
   });
 });

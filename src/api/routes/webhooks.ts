@@ -1,12 +1,14 @@
 /**
  * `POST /webhooks/plaid`: verify, parse, and hand LINK webhooks to their session's workflow as
  * signals. 200 only once the signal call has returned (the event is in the workflow's history) or
- * the event is deliberately dropped (unknown or finished session, other webhook types); 503 when
- * Temporal cannot take it now, so Plaid retries. Never starts a workflow.
+ * the event is deliberately dropped (unknown session, other webhook types); 503 when Temporal
+ * cannot take it now, so Plaid retries. A webhook for a session whose run already closed starts
+ * the session again (signal-with-start), so its public token is still exchanged.
  */
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { type SignalDefinition, WorkflowNotFoundError } from '@temporalio/client';
 import { Hono } from 'hono';
 import type { ApiMetrics } from '../../observability/metrics';
+import { reopenLinkSession } from '../../temporal/reopenLinkSession';
 import {
   itemAddResultSignal,
   linkSessionWorkflowId,
@@ -31,7 +33,7 @@ export interface WebhookRoutesDeps {
   temporalTimeoutMs: number;
 }
 
-type Outcome = 'delivered' | 'ignored' | 'unknown_session';
+type Outcome = 'delivered' | 'ignored' | 'unknown_session' | 'reopened';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -43,21 +45,30 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const { metrics, temporal } = deps;
 
-  async function signal(
+  async function signal<Args extends unknown[]>(
     linkToken: string,
-    send: (handle: ReturnType<typeof temporal.client.workflow.getHandle>) => Promise<void>,
-    name: string,
+    definition: SignalDefinition<Args>,
+    args: Args,
     code: string,
   ): Promise<Outcome> {
     const handle = temporal.client.workflow.getHandle(linkSessionWorkflowId(linkToken));
-    const stopTimer = metrics.signalLatency.startTimer({ signal: name });
+    const stopTimer = metrics.signalLatency.startTimer({ signal: definition.name });
+    const bounded = <T>(fn: () => Promise<T>) =>
+      temporal.client.withDeadline(Date.now() + deps.temporalTimeoutMs, fn);
     try {
-      await temporal.client.withDeadline(Date.now() + deps.temporalTimeoutMs, () => send(handle));
-      stopTimer();
-      return 'delivered';
+      try {
+        await bounded(() => handle.signal(definition, ...args));
+        stopTimer();
+        return 'delivered';
+      } catch (err) {
+        // Both "never existed" and "already closed" arrive as WorkflowNotFoundError. A closed
+        // session is started again so the token is exchanged, never acknowledged and dropped.
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+        return await bounded(() =>
+          reopenLinkSession(temporal.client, temporal.taskQueue, linkToken, definition, args),
+        );
+      }
     } catch (err) {
-      // Both "never existed" and "already closed" arrive as WorkflowNotFoundError.
-      if (err instanceof WorkflowNotFoundError) return 'unknown_session';
       metrics.webhooks.inc({ webhook_code: code, outcome: 'temporal_unavailable' });
       if (isTemporalUnavailable(err)) throw temporalUnavailable(err);
       throw new ApiError(503, 'SIGNAL_FAILED', err instanceof Error ? err.message : String(err), {
@@ -132,12 +143,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
         link_session_id: w.link_session_id ?? null,
         received_at: receivedAt,
       };
-      const outcome = await signal(
-        w.link_token,
-        (h) => h.signal(itemAddResultSignal, payload),
-        'itemAddResult',
-        code,
-      );
+      const outcome = await signal(w.link_token, itemAddResultSignal, [payload], code);
       return finish(outcome, { session_id: w.link_token, link_session_id: payload.link_session_id });
     }
 
@@ -151,12 +157,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
       public_tokens: [...new Set([...(w.public_tokens ?? []), ...(w.public_token ? [w.public_token] : [])])],
       received_at: receivedAt,
     };
-    const outcome = await signal(
-      w.link_token,
-      (h) => h.signal(sessionFinishedSignal, payload),
-      'sessionFinished',
-      code,
-    );
+    const outcome = await signal(w.link_token, sessionFinishedSignal, [payload], code);
     return finish(outcome, {
       session_id: w.link_token,
       link_session_id: payload.link_session_id,
