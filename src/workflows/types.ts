@@ -28,6 +28,11 @@ export interface TimingPolicy {
   resultsWindowMs: number;
   /** How long the session waits for the payment-account choice. */
   selectionTimeoutMs: number;
+  /**
+   * History length at which a run continues as new (default 2,000; Temporal's own suggestion
+   * also counts). Lowered only by tests, to record and replay a continue-as-new.
+   */
+  continueAsNewAfterEvents?: number;
 }
 
 export const DEFAULT_TIMING: TimingPolicy = {

@@ -21,7 +21,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { PlaidApi } from 'plaid';
 import { startDevServer } from '../../src/temporal/devServer';
 import { bundleLinkSessionWorkflows } from '../../src/temporal/worker';
-import type { PaymentChoice, SessionStatus, SessionView } from '../../src/workflows/types';
+import type { PaymentChoice, SessionStatus, SessionView, TimingPolicy } from '../../src/workflows/types';
 import {
   CHAOS_TIMING,
   type LinkflowStack,
@@ -262,7 +262,65 @@ export const SCENARIOS: Scenario[] = [
       return { linkToken, expect: 'completed' };
     },
   },
+  // Recorded after patched('session-lifecycle-v2'): the session outlives its first Link session,
+  // so each run closes only after its link token expired (short expirations here) and a last look.
+  v2Scenario('v2-payment-auth', { product: 'auth' }, async (stack, linkToken) => {
+    await stack.completeLink(linkToken, { institutions: [PLATYPUS, GINGHAM, TATTERSALL] });
+    await choose(stack, linkToken, first);
+    return 'completed';
+  }),
+  v2Scenario('v2-polling-path', null, async (stack, linkToken) => {
+    await stack.completeLink(linkToken, { institutions: [PLATYPUS, TATTERSALL], webhooks: { drop: true } });
+    return 'completed';
+  }),
+  v2Scenario('v2-exited-then-success', null, async (stack, linkToken) => {
+    await stack.completeLink(linkToken, { institutions: [], status: 'EXITED' });
+    await untilStatus(stack, linkToken, (s) => s === 'exited', 60_000);
+    await stack.completeLink(linkToken, { institutions: [GINGHAM] });
+    return 'completed';
+  }),
+  v2Scenario('v2-second-link-session', null, async (stack, linkToken) => {
+    await stack.completeLink(linkToken, { institutions: [PLATYPUS] });
+    await untilStatus(stack, linkToken, (s) => s === 'completed', 60_000);
+    await stack.completeLink(linkToken, { institutions: [GINGHAM] });
+    await waitFor(
+      'the second Link session’s Item',
+      async () => (await stack.view(linkToken)).items.length === 2,
+    );
+    return 'completed';
+  }),
+  v2Scenario('v2-expired', null, async () => 'expired'),
+  v2Scenario(
+    'v2-continue-as-new',
+    null,
+    async (stack, linkToken) => {
+      await stack.completeLink(linkToken, { institutions: [PLATYPUS, GINGHAM] });
+      return 'completed';
+    },
+    { continueAsNewAfterEvents: 30 },
+  ),
 ];
+
+/** A session on a link token that expires in a few seconds, so the run closes soon after. */
+function v2Scenario(
+  name: string,
+  payment: PaymentChoice | null,
+  drive: (stack: LinkflowStack, linkToken: string) => Promise<SessionStatus>,
+  timing: Partial<TimingPolicy> = {},
+): Scenario {
+  return {
+    name,
+    async run(stack) {
+      const { linkToken } = await stack.createSession({
+        via: 'direct',
+        payment,
+        timing,
+        expiration: new Date(Date.now() + 6_000).toISOString(),
+      });
+      return { linkToken, expect: await drive(stack, linkToken) };
+    },
+  };
+}
 
 async function main() {
   const started = Date.now();
@@ -308,6 +366,16 @@ async function main() {
         `${scenario.name}: ${result.status}, ${history.events?.length ?? 0} events, ${Date.now() - t0} ms -> ${file}`,
       );
       stale.delete(`${scenario.name}.json`);
+      // A session that continued as new: its first run holds the continue-as-new command.
+      const described = await handle.describe();
+      const firstRunId = described.raw.workflowExecutionInfo?.firstRunId;
+      if (firstRunId && firstRunId !== described.runId) {
+        const firstRun = await stack.client.workflow.getHandle(handle.workflowId, firstRunId).fetchHistory();
+        const runFile = join(HISTORIES_DIR, `${scenario.name}.run1.json`);
+        await writeFile(runFile, `${historyToJSON(firstRun)}\n`);
+        console.log(`${scenario.name}: first run, ${firstRun.events?.length ?? 0} events -> ${runFile}`);
+        stale.delete(`${scenario.name}.run1.json`);
+      }
     }
     if (only.length === 0 && stale.size > 0) {
       console.log(
