@@ -46,7 +46,11 @@ export async function linkSessionWorkflow(
     : reopenedFrom
       ? reopenedState(input, reopenedFrom)
       : initialState(input);
-  const session = createSessionRuntime(input, start, { legacy: false });
+  const session = createSessionRuntime(input, start, {
+    legacy: false,
+    // The start (linkSessionStartOptions) already set the search attributes of a new session.
+    ...(!carried && !reopenedFrom && { published: { status: 'waiting_for_user' as const, items: 0 } }),
+  });
   // A carried state may hold work that the previous run had decided but not finished.
   if (carried) for (const command of resumeCommands(session.state)) session.run(command);
   session.publish();
@@ -83,10 +87,8 @@ async function schedule(session: SessionRuntime, input: LinkSessionInput, reques
 
   for (;;) {
     const info = workflowInfo();
-    if (
-      (info.continueAsNewSuggested || info.historyLength > HISTORY_EVENTS_BEFORE_CONTINUE) &&
-      session.inFlight === 0
-    ) {
+    const limit = input.timing.continueAsNewAfterEvents ?? HISTORY_EVENTS_BEFORE_CONTINUE;
+    if ((info.continueAsNewSuggested || info.historyLength > limit) && session.inFlight === 0) {
       requestContinue();
       return;
     }

@@ -7,7 +7,6 @@
 import {
   allHandlersFinished,
   condition,
-  continueAsNew,
   log,
   patched,
   workflowInfo,

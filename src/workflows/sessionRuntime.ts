@@ -69,12 +69,16 @@ export interface SessionRuntime {
 export function createSessionRuntime(
   input: LinkSessionInput,
   initial: SessionState,
-  opts: { legacy: boolean },
+  opts: {
+    legacy: boolean;
+    /** What the search attributes already say (a new run: what its start set). */
+    published?: { status: SessionStatus; items: number };
+  },
 ): SessionRuntime {
   let state = initial;
   let version = 0;
   let inFlight = 0;
-  let published: { status: SessionStatus; items: number } | null = null;
+  let published: { status: SessionStatus; items: number } | null = opts.published ?? null;
   const listeners: Array<() => void> = [];
   const nowIso = () => new Date().toISOString();
 
