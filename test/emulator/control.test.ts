@@ -161,7 +161,10 @@ describe('emulator: control routes and Link page', () => {
     expect(resolved.userApi).toBe('legacy');
     expect(resolved.retryDelaysMs).toEqual([10, 20, 30]);
     expect(resolveOptions({ userApi: 'new' }, { PLAID_EMULATOR_USER_API: 'legacy' }).userApi).toBe('new');
-    expect(resolveOptions({}, {}).retryDelaysMs).toEqual([1_000, 5_000, 30_000, 120_000, 600_000]);
+    // Plaid's own schedule unless told otherwise: 30 s × 4ⁿ within 24 hours.
+    expect(resolveOptions({}, {}).retryDelaysMs).toEqual([
+      30_000, 120_000, 480_000, 1_920_000, 7_680_000, 30_720_000,
+    ]);
     expect(() => resolveOptions({}, { PLAID_EMULATOR_WEBHOOK_RETRY_MS: 'soon' })).toThrow(/comma list/);
     expect(() => resolveOptions({}, { PLAID_EMULATOR_USER_API: 'old' })).toThrow(/new.*legacy/);
   });
