@@ -9,6 +9,8 @@ import type { EmulatorState } from './state';
 import type { WebhookDispatcher } from './webhooks';
 
 export const LINK_TOKEN_LIFETIME_MS = 4 * 3_600_000;
+/** Update mode (an access_token given) and Hosted Link tokens live 30 minutes, as Plaid documents. */
+export const SHORT_LINK_TOKEN_LIFETIME_MS = 30 * 60_000;
 export const PUBLIC_TOKEN_LIFETIME_MS = 30 * 60_000;
 /** How long `/link/token/get` keeps listing a session after it finished. */
 export const SESSION_RETENTION_MS = 6 * 3_600_000;

@@ -164,6 +164,21 @@ export function itemForAccessToken(ctx: EmulatorContext, clientId: string, acces
   return item;
 }
 
+/** Sandbox Items fall into ITEM_LOGIN_REQUIRED 30 days after they were created, as Plaid's do. */
+export const SANDBOX_LOGIN_EXPIRY_MS = 30 * 24 * 3_600_000;
+
+/** The Item's error code now, if any: set by `/sandbox/item/reset_login`, or by age. */
+export function itemErrorCode(ctx: EmulatorContext, item: ItemRecord): string | null {
+  if (item.error) return item.error;
+  return ctx.now() >= item.created_at + SANDBOX_LOGIN_EXPIRY_MS ? 'ITEM_LOGIN_REQUIRED' : null;
+}
+
+/** Product calls on an Item in an error state fail with that error, as at Plaid. */
+export function requireHealthyItem(ctx: EmulatorContext, item: ItemRecord): void {
+  const code = itemErrorCode(ctx, item);
+  if (code) throw new PlaidApiError(code);
+}
+
 /** Narrows to the requested accounts, rejecting ids that are not this Item's. */
 export function selectAccounts(item: ItemRecord, accountIds: readonly string[] | undefined): AccountRecord[] {
   if (accountIds === undefined) return item.accounts;

@@ -94,6 +94,8 @@ export interface ItemRecord {
   link_session_id: string | null;
   user_id: string | null;
   removed_at: number | null;
+  /** An Item error set by `/sandbox/item/reset_login` (absent in older state files: none). */
+  error?: string | null;
 }
 
 export interface PublicTokenRecord {
@@ -128,6 +130,8 @@ export interface TransferAuthorizationRecord {
   decision: string;
   amount: string;
   created_at: number;
+  /** The authorization as answered, so an idempotent retry gets exactly the same one. */
+  authorization?: unknown;
 }
 
 export interface WebhookDeliveryRecord {
