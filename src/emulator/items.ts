@@ -12,6 +12,7 @@ import type { AccountRecord, ItemRecord } from './state';
 /** Plaid Sandbox's routing numbers. */
 const SANDBOX_ROUTING = '011401533';
 const SANDBOX_WIRE_ROUTING = '021000021';
+const SANDBOX_ACCOUNT_PREFIX = '111122223333';
 
 const ACCESS_TOKEN_FORMAT =
   /^access-(sandbox|development|production)-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
@@ -55,10 +56,13 @@ function accountsFor(ctx: EmulatorContext, itemId: string, inst: FixtureInstitut
       type: a.type,
       subtype: a.subtype,
       balances: { ...a.balances },
-      // Account numbers end with the mask, as real ones do.
+      // Plaid's Sandbox numbers (1111222233330000 for Plaid Checking) on Sandbox institutions;
+      // elsewhere numbers that end with the mask, as real ones do.
       ach: isAchEligible(a)
         ? {
-            account: `${derivedDigits([ctx.state.seed, accountId], 8)}${a.mask}`,
+            account: inst.sandbox
+              ? `${SANDBOX_ACCOUNT_PREFIX}${a.mask}`
+              : `${derivedDigits([ctx.state.seed, accountId], 8)}${a.mask}`,
             routing: SANDBOX_ROUTING,
             wire_routing: SANDBOX_WIRE_ROUTING,
           }

@@ -132,7 +132,7 @@ describe('emulator: Link sessions that unfold over time', () => {
     expect(exitRes.body.public_tokens).toEqual([]);
     await advance(5 * MINUTE);
     const succeeded = await open(linkToken);
-    const token = (await add(succeeded, 'ins_109511')).body.public_token;
+    const token = (await add(succeeded, 'ins_linkflow_zero_balance')).body.public_token;
     await finish(succeeded, 'SUCCESS');
 
     const listed = await sessions(linkToken);

@@ -230,7 +230,7 @@ describe('emulator: SIGKILL right after an answer', () => {
       });
       const done = await completeLink(first.url, {
         link_token: linkToken,
-        institutions: ['ins_109508', 'ins_109509', 'ins_109511'],
+        institutions: ['ins_109508', 'ins_109509', 'ins_linkflow_zero_balance'],
         webhooks: { delay_ms: 60_000 },
       });
       await first.kill();

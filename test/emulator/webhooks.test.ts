@@ -18,7 +18,7 @@ import {
   verifyPlaidWebhook,
 } from './helpers';
 
-const THREE = ['ins_109508', 'ins_109509', 'ins_109510'];
+const THREE = ['ins_109508', 'ins_109509', 'ins_linkflow_no_auth'];
 
 async function withEmulator<T>(
   opts: Parameters<typeof startEmulator>[0],
