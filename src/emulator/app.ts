@@ -10,6 +10,7 @@ import { registerLinkPage } from './linkPage';
 import { PlaidRouter, plaidErrorResponse } from './plaidRouter';
 import { registerAccountRoutes } from './routes/accounts';
 import { registerControlRoutes } from './routes/control';
+import { registerInstitutionRoutes } from './routes/institutions';
 import { registerItemRoutes } from './routes/items';
 import { registerLinkTokenRoutes } from './routes/linkTokens';
 import { registerProcessorRoutes } from './routes/processor';
@@ -29,6 +30,7 @@ export function buildApp(ctx: EmulatorContext, reset: () => void): Hono {
   registerTransferRoutes(plaid, ctx);
   registerWebhookKeyRoutes(plaid, ctx);
   registerSandboxRoutes(plaid, ctx);
+  registerInstitutionRoutes(plaid, ctx);
   registerControlRoutes(app, { ctx, plaidPaths: plaid.paths, reset });
   registerLinkPage(app, ctx);
 

@@ -220,6 +220,13 @@ export const PLAID_ERRORS: Readonly<Record<string, PlaidErrorSpec>> = {
     429,
     'The institution is currently receiving too many requests. Please try again later.',
   ),
+  // SANDBOX_ERROR
+  SANDBOX_PRODUCT_NOT_ENABLED: spec(T.SandboxError, 400, 'The requested product is not enabled on this Item'),
+  SANDBOX_WEBHOOK_INVALID: spec(
+    T.SandboxError,
+    400,
+    'Webhook for this item is either empty or has been removed',
+  ),
   // API_ERROR
   INTERNAL_SERVER_ERROR: spec(T.ApiError, 500, 'an unexpected error occurred'),
   PLANNED_MAINTENANCE: spec(
@@ -239,6 +246,7 @@ const DOC_ANCHORS: Partial<Record<PlaidErrorType, string>> = {
   [T.RateLimitExceeded]: 'rate-limit-exceeded-errors',
   [T.ApiError]: 'api-errors',
   [T.TransferError]: 'transfer-errors',
+  [T.SandboxError]: 'sandbox-errors',
 };
 
 export function isKnownErrorCode(code: string): boolean {

@@ -1,13 +1,19 @@
 /**
- * The institution catalogue the emulated end user picks from. Names and ids are Plaid's own
- * Sandbox institutions; account names follow Plaid's Sandbox test accounts. The mix is chosen so
- * every eligibility rule has a negative case:
- *  - ins_109508: Auth, checking + a savings account with a small balance (transfer NSF) + a card;
- *  - ins_109509: Auth, checking + mortgage;
- *  - ins_109510: no Auth support although it holds checking and savings;
- *  - ins_109511: Auth, a checking account at exactly $0 (Sandbox's RISK decline), money market
- *    (depository but not ACH-eligible here) and brokerage;
- *  - ins_109512: supports Auth but only holds credit, loan and investment accounts (NO_AUTH_ACCOUNTS).
+ * The institution catalogue the emulated end user picks from.
+ *
+ * Under Plaid's own Sandbox institution ids (ins_109508 … ins_109512) every Item holds what Plaid's
+ * Sandbox gives the `user_good` test user: Plaid Checking (0000, $100 available / $110 current),
+ * Plaid Saving (1111, $200 / $210), Plaid CD (2222), Plaid Credit Card (3333), Plaid Money Market
+ * (4444), Plaid IRA (5555), Plaid 401k (6666), Plaid Student Loan (7777) and Plaid Mortgage (8888),
+ * with Sandbox's account numbers (1111222233330000, 1111222233331111) and routing 011401533.
+ *
+ * The negative cases live under ids Plaid does not use (`ins_linkflow_*`), so no invented data
+ * hides behind a real Sandbox id:
+ *  - ins_linkflow_no_auth: checking and savings, but the institution does not support Auth;
+ *  - ins_linkflow_zero_balance: Auth, a checking account at exactly $0 (Sandbox's RISK decline for
+ *    debits), a money market (depository, not ACH-eligible) and a brokerage account;
+ *  - ins_linkflow_no_auth_accounts: supports Auth but holds only credit, loan and investment
+ *    accounts (NO_AUTH_ACCOUNTS).
  * The first three are the default picks of `/__emulator/link/complete`, which gives a mix.
  */
 import { AccountSubtype, AccountType, Products } from 'plaid';
@@ -31,6 +37,8 @@ export interface FixtureAccount {
 export interface FixtureInstitution {
   institution_id: string;
   name: string;
+  /** One of Plaid's Sandbox institutions (user_good data, Sandbox account numbers). */
+  sandbox: boolean;
   /** Products the institution offers; `auth` here is what `supports_auth` reports. */
   products: Products[];
   accounts: FixtureAccount[];
@@ -48,77 +56,118 @@ const usd = (
   iso_currency_code: 'USD',
 });
 
+/** Plaid Sandbox's `user_good` accounts, as every Sandbox institution returns them. */
+const USER_GOOD: readonly FixtureAccount[] = [
+  {
+    name: 'Plaid Checking',
+    official_name: 'Plaid Gold Standard 0% Interest Checking',
+    mask: '0000',
+    type: AccountType.Depository,
+    subtype: AccountSubtype.Checking,
+    balances: usd(100, 110),
+  },
+  {
+    name: 'Plaid Saving',
+    official_name: 'Plaid Silver Standard 0.1% Interest Saving',
+    mask: '1111',
+    type: AccountType.Depository,
+    subtype: AccountSubtype.Savings,
+    balances: usd(200, 210),
+  },
+  {
+    name: 'Plaid CD',
+    official_name: 'Plaid Bronze Standard 0.2% Interest CD',
+    mask: '2222',
+    type: AccountType.Depository,
+    subtype: AccountSubtype.Cd,
+    balances: usd(null, 1000),
+  },
+  {
+    name: 'Plaid Credit Card',
+    official_name: 'Plaid Diamond 12.5% APR Interest Credit Card',
+    mask: '3333',
+    type: AccountType.Credit,
+    subtype: AccountSubtype.CreditCard,
+    balances: usd(null, 410, 2000),
+  },
+  {
+    name: 'Plaid Money Market',
+    official_name: 'Plaid Platinum Standard 1.85% Interest Money Market',
+    mask: '4444',
+    type: AccountType.Depository,
+    subtype: AccountSubtype.MoneyMarket,
+    balances: usd(43200, 43200),
+  },
+  {
+    name: 'Plaid IRA',
+    official_name: null,
+    mask: '5555',
+    type: AccountType.Investment,
+    subtype: AccountSubtype.Ira,
+    balances: usd(null, 320.76),
+  },
+  {
+    name: 'Plaid 401k',
+    official_name: null,
+    mask: '6666',
+    type: AccountType.Investment,
+    subtype: AccountSubtype._401k,
+    balances: usd(null, 23631.9805),
+  },
+  {
+    name: 'Plaid Student Loan',
+    official_name: null,
+    mask: '7777',
+    type: AccountType.Loan,
+    subtype: AccountSubtype.Student,
+    balances: usd(null, 65262),
+  },
+  {
+    name: 'Plaid Mortgage',
+    official_name: null,
+    mask: '8888',
+    type: AccountType.Loan,
+    subtype: AccountSubtype.Mortgage,
+    balances: usd(null, 56302.06),
+  },
+];
+
+const SANDBOX_PRODUCTS = [
+  P.Assets,
+  P.Auth,
+  P.Balance,
+  P.Identity,
+  P.Investments,
+  P.Liabilities,
+  P.Signal,
+  P.Transactions,
+  P.Transfer,
+];
+
+function sandboxInstitution(institution_id: string, name: string): FixtureInstitution {
+  return { institution_id, name, sandbox: true, products: [...SANDBOX_PRODUCTS], accounts: [...USER_GOOD] };
+}
+
 export const CATALOGUE: readonly FixtureInstitution[] = [
+  sandboxInstitution('ins_109508', 'First Platypus Bank'),
+  sandboxInstitution('ins_109509', 'First Gingham Credit Union'),
   {
-    institution_id: 'ins_109508',
-    name: 'First Platypus Bank',
-    products: [P.Auth, P.Balance, P.Identity, P.Transactions, P.Transfer, P.Liabilities, P.Signal],
-    accounts: [
-      {
-        name: 'Plaid Checking',
-        official_name: 'Plaid Gold Standard 0% Interest Checking',
-        mask: '0000',
-        type: AccountType.Depository,
-        subtype: AccountSubtype.Checking,
-        balances: usd(100, 110),
-      },
-      {
-        name: 'Plaid Saving',
-        official_name: 'Plaid Silver Standard 0.1% Interest Saving',
-        mask: '1111',
-        type: AccountType.Depository,
-        subtype: AccountSubtype.Savings,
-        balances: usd(25, 25),
-      },
-      {
-        name: 'Plaid Credit Card',
-        official_name: 'Plaid Diamond 12.5% APR Interest Credit Card',
-        mask: '3333',
-        type: AccountType.Credit,
-        subtype: AccountSubtype.CreditCard,
-        balances: usd(null, 410, 2000),
-      },
-    ],
-  },
-  {
-    institution_id: 'ins_109509',
-    name: 'First Gingham Credit Union',
-    products: [P.Auth, P.Balance, P.Identity, P.Transactions, P.Transfer, P.Liabilities],
-    accounts: [
-      {
-        name: 'Gingham Share Draft',
-        official_name: 'First Gingham Share Draft Checking',
-        mask: '6789',
-        type: AccountType.Depository,
-        subtype: AccountSubtype.Checking,
-        balances: usd(2500, 2538.42),
-      },
-      {
-        name: 'Plaid Mortgage',
-        official_name: null,
-        mask: '8888',
-        type: AccountType.Loan,
-        subtype: AccountSubtype.Mortgage,
-        balances: usd(null, 56302.06),
-      },
-    ],
-  },
-  {
-    institution_id: 'ins_109510',
-    name: 'Tattersall Federal Credit Union',
+    institution_id: 'ins_linkflow_no_auth',
+    name: 'Seersucker Credit Union',
+    sandbox: false,
     products: [P.Balance, P.Identity, P.Transactions],
     accounts: [
       {
-        name: 'Tattersall Checking',
-        official_name: 'Tattersall Everyday Checking',
+        name: 'Seersucker Checking',
+        official_name: 'Seersucker Everyday Checking',
         mask: '1357',
         type: AccountType.Depository,
         subtype: AccountSubtype.Checking,
         balances: usd(820.5, 845.12),
       },
       {
-        name: 'Tattersall Savings',
-        official_name: 'Tattersall High Yield Savings',
+        name: 'Seersucker Savings',
+        official_name: 'Seersucker High Yield Savings',
         mask: '2468',
         type: AccountType.Depository,
         subtype: AccountSubtype.Savings,
@@ -127,30 +176,31 @@ export const CATALOGUE: readonly FixtureInstitution[] = [
     ],
   },
   {
-    institution_id: 'ins_109511',
-    name: 'Tartan Bank',
+    institution_id: 'ins_linkflow_zero_balance',
+    name: 'Chambray Bank',
+    sandbox: false,
     products: [P.Auth, P.Balance, P.Identity, P.Transactions, P.Investments, P.Transfer],
     accounts: [
       {
-        name: 'Tartan Checking',
-        official_name: 'Tartan Basic Checking',
+        name: 'Chambray Checking',
+        official_name: 'Chambray Basic Checking',
         mask: '9012',
         type: AccountType.Depository,
         subtype: AccountSubtype.Checking,
         balances: usd(0, 0),
       },
       {
-        name: 'Plaid Money Market',
-        official_name: 'Plaid Platinum Standard 1.85% Interest Money Market',
-        mask: '4444',
+        name: 'Chambray Money Market',
+        official_name: 'Chambray Money Market Plus',
+        mask: '4545',
         type: AccountType.Depository,
         subtype: AccountSubtype.MoneyMarket,
         balances: usd(43200, 43200),
       },
       {
-        name: 'Tartan Brokerage',
+        name: 'Chambray Brokerage',
         official_name: null,
-        mask: '5555',
+        mask: '5656',
         type: AccountType.Investment,
         subtype: AccountSubtype.Brokerage,
         balances: usd(null, 23631.98),
@@ -158,28 +208,29 @@ export const CATALOGUE: readonly FixtureInstitution[] = [
     ],
   },
   {
-    institution_id: 'ins_109512',
-    name: 'Houndstooth Bank',
+    institution_id: 'ins_linkflow_no_auth_accounts',
+    name: 'Herringbone Bank',
+    sandbox: false,
     products: [P.Auth, P.Balance, P.Identity, P.Transactions, P.Investments, P.Liabilities],
     accounts: [
       {
-        name: 'Houndstooth Rewards Card',
-        official_name: 'Houndstooth Rewards Visa',
-        mask: '7777',
+        name: 'Herringbone Rewards Card',
+        official_name: 'Herringbone Rewards Visa',
+        mask: '7070',
         type: AccountType.Credit,
         subtype: AccountSubtype.CreditCard,
         balances: usd(3749.5, 1250.5, 5000),
       },
       {
-        name: 'Plaid Student Loan',
+        name: 'Herringbone Student Loan',
         official_name: null,
-        mask: '6666',
+        mask: '6060',
         type: AccountType.Loan,
         subtype: AccountSubtype.Student,
         balances: usd(null, 65262),
       },
       {
-        name: 'Plaid 401k',
+        name: 'Herringbone 401k',
         official_name: null,
         mask: '4321',
         type: AccountType.Investment,
@@ -188,6 +239,9 @@ export const CATALOGUE: readonly FixtureInstitution[] = [
       },
     ],
   },
+  sandboxInstitution('ins_109510', 'Tattersall Federal Credit Union'),
+  sandboxInstitution('ins_109511', 'Tartan Bank'),
+  sandboxInstitution('ins_109512', 'Houndstooth Bank'),
 ];
 
 export function findInstitution(institutionId: string): FixtureInstitution | undefined {

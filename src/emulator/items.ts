@@ -12,6 +12,7 @@ import type { AccountRecord, ItemRecord } from './state';
 /** Plaid Sandbox's routing numbers. */
 const SANDBOX_ROUTING = '011401533';
 const SANDBOX_WIRE_ROUTING = '021000021';
+const SANDBOX_ACCOUNT_PREFIX = '111122223333';
 
 const ACCESS_TOKEN_FORMAT =
   /^access-(sandbox|development|production)-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
@@ -55,10 +56,13 @@ function accountsFor(ctx: EmulatorContext, itemId: string, inst: FixtureInstitut
       type: a.type,
       subtype: a.subtype,
       balances: { ...a.balances },
-      // Account numbers end with the mask, as real ones do.
+      // Plaid's Sandbox numbers (1111222233330000 for Plaid Checking) on Sandbox institutions;
+      // elsewhere numbers that end with the mask, as real ones do.
       ach: isAchEligible(a)
         ? {
-            account: `${derivedDigits([ctx.state.seed, accountId], 8)}${a.mask}`,
+            account: inst.sandbox
+              ? `${SANDBOX_ACCOUNT_PREFIX}${a.mask}`
+              : `${derivedDigits([ctx.state.seed, accountId], 8)}${a.mask}`,
             routing: SANDBOX_ROUTING,
             wire_routing: SANDBOX_WIRE_ROUTING,
           }
@@ -162,6 +166,21 @@ export function itemForAccessToken(ctx: EmulatorContext, clientId: string, acces
   const item = ctx.state.items[record.item_id];
   if (!item || item.removed_at !== null) throw new PlaidApiError('INVALID_ACCESS_TOKEN');
   return item;
+}
+
+/** Sandbox Items fall into ITEM_LOGIN_REQUIRED 30 days after they were created, as Plaid's do. */
+export const SANDBOX_LOGIN_EXPIRY_MS = 30 * 24 * 3_600_000;
+
+/** The Item's error code now, if any: set by `/sandbox/item/reset_login`, or by age. */
+export function itemErrorCode(ctx: EmulatorContext, item: ItemRecord): string | null {
+  if (item.error) return item.error;
+  return ctx.now() >= item.created_at + SANDBOX_LOGIN_EXPIRY_MS ? 'ITEM_LOGIN_REQUIRED' : null;
+}
+
+/** Product calls on an Item in an error state fail with that error, as at Plaid. */
+export function requireHealthyItem(ctx: EmulatorContext, item: ItemRecord): void {
+  const code = itemErrorCode(ctx, item);
+  if (code) throw new PlaidApiError(code);
 }
 
 /** Narrows to the requested accounts, rejecting ids that are not this Item's. */

@@ -11,7 +11,10 @@ export interface EmulatorOptions {
   seed?: number;
   /** Base clock (epoch ms); `/__emulator/clock` advances on top of it. Webhook `iat` ignores it. */
   now?: () => number;
-  /** Waits between webhook attempts; attempts = 1 + length. Env: PLAID_EMULATOR_WEBHOOK_RETRY_MS. */
+  /**
+   * Waits between webhook attempts; attempts = 1 + length. Default: Plaid's schedule (30 s × 4ⁿ within
+   * 24 h, see PLAID_RETRY_DELAYS_MS). Env: PLAID_EMULATOR_WEBHOOK_RETRY_MS.
+   */
   webhookRetryDelaysMs?: number[];
   /** How long a webhook receiver may take to answer before the attempt counts as failed. */
   webhookTimeoutMs?: number;

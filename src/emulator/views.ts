@@ -16,7 +16,9 @@ import {
   type Products,
 } from 'plaid';
 import type { EmulatorContext } from './context';
+import { PlaidApiError } from './errors';
 import { isAchEligible } from './fixtures';
+import { itemErrorCode } from './items';
 import type { AccountRecord, ItemRecord } from './state';
 
 /**
@@ -63,14 +65,21 @@ export function linkInstitutionView(item: ItemRecord): LinkSessionSuccessMetadat
   return { name: item.institution_name, institution_id: item.institution_id };
 }
 
-export function itemView(item: ItemRecord): Item {
+/** An Item's `error` as `/item/get` shows it: Plaid's error object, without a request id. */
+export function itemErrorView(code: string | null): Item['error'] {
+  if (!code) return null;
+  const { request_id: _omitted, ...body } = new PlaidApiError(code).toBody('');
+  return body as Item['error'];
+}
+
+export function itemView(item: ItemRecord, errorCode: string | null = null): Item {
   return {
     item_id: item.item_id,
     institution_id: item.institution_id,
     institution_name: item.institution_name,
     webhook: item.webhook,
     auth_method: item.products.includes('auth') ? ItemAuthMethod.InstantAuth : null,
-    error: null,
+    error: itemErrorView(errorCode),
     available_products: item.available_products as Products[],
     billed_products: item.billed_products as Products[],
     products: item.products as Products[],
@@ -82,7 +91,7 @@ export function itemView(item: ItemRecord): Item {
 
 export function itemWithConsentView(ctx: EmulatorContext, item: ItemRecord): ItemWithConsentFields {
   return {
-    ...itemView(item),
+    ...itemView(item, itemErrorCode(ctx, item)),
     update_type: ItemWithConsentFieldsUpdateTypeEnum.Background,
     created_at: ctx.isoSeconds(item.created_at),
   };

@@ -1,8 +1,10 @@
 /**
  * Webhook delivery like Plaid's: the body is serialised with two-space indentation, signed over
  * its exact bytes (`Plaid-Verification`), POSTed as application/json, and retried on anything but
- * a 200 (or no answer within the timeout) on a configurable, shortened schedule. Each attempt is
- * signed afresh so `iat` is always recent.
+ * a 200 (or no answer within 10 seconds). Plaid's schedule by default: each wait four times the
+ * one before, starting at 30 seconds, for up to 24 hours after the first attempt, never sooner than
+ * the receiver's `Retry-After`. Tests shorten the schedule explicitly. Each attempt is signed
+ * afresh so `iat` is always recent.
  *
  * A Link session's webhooks go out one after another, in order (optionally shuffled, delayed,
  * duplicated or dropped by the caller); retries are scheduled independently. Every change is
@@ -21,7 +23,33 @@ export interface DispatcherDeps {
   changed: () => void;
 }
 
-export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [1_000, 5_000, 30_000, 120_000, 600_000];
+/** Plaid keeps retrying a webhook for this long after its first attempt. */
+export const RETRY_WINDOW_MS = 24 * 3_600_000;
+
+/**
+ * Plaid's documented schedule: 30 s, then each wait 4 times the previous (2 m, 8 m, 32 m, 2 h 8 m,
+ * 8 h 32 m); the next (34 h) would fall outside the 24 h window, so six retries.
+ */
+export const PLAID_RETRY_DELAYS_MS: readonly number[] = (() => {
+  const delays: number[] = [];
+  let elapsed = 0;
+  for (let d = 30_000; elapsed + d <= RETRY_WINDOW_MS; d *= 4) {
+    delays.push(d);
+    elapsed += d;
+  }
+  return delays;
+})();
+
+export const DEFAULT_RETRY_DELAYS_MS = PLAID_RETRY_DELAYS_MS;
+
+/** `Retry-After` as seconds or an HTTP date, in ms from now; null when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | null {
+  if (value === null || value.trim() === '') return null;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
 export const DEFAULT_IDLE_HORIZON_MS = 10_000;
 
 export function isPending(r: WebhookDeliveryRecord): boolean {
@@ -158,8 +186,10 @@ export class WebhookDispatcher {
     this.inFlight.set(r.id, ac);
     r.attempts++;
     this.notify();
+    r.first_attempt_at ??= Date.now();
     let status: number | null = null;
     let error: string | null = null;
+    let retryAfterMs: number | null = null;
     const body = JSON.stringify(r.body, null, 2);
     const timeout = setTimeout(
       () => ac.abort(new Error(`no answer within ${this.deps.timeoutMs} ms`)),
@@ -176,6 +206,7 @@ export class WebhookDispatcher {
         signal: ac.signal,
       });
       status = res.status;
+      retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
       // Drain the answer so the connection can be reused; its content does not matter.
       await res.arrayBuffer().catch(() => undefined);
     } catch (err) {
@@ -208,8 +239,11 @@ export class WebhookDispatcher {
       r.next_attempt_at = null;
       this.deps.log('webhook delivered', { webhook_code: r.webhook_code, url: r.url, attempts: r.attempts });
     } else {
-      const delay = this.deps.retryDelaysMs[r.attempts - 1];
-      if (delay === undefined) {
+      const scheduled = this.deps.retryDelaysMs[r.attempts - 1];
+      // Never sooner than the receiver asked, never past Plaid's 24 hours from the first attempt.
+      const delay = scheduled === undefined ? undefined : Math.max(scheduled, retryAfterMs ?? 0);
+      const windowEnd = (r.first_attempt_at ?? Date.now()) + RETRY_WINDOW_MS;
+      if (delay === undefined || Date.now() + delay > windowEnd) {
         r.failed = true;
         r.next_attempt_at = null;
         this.deps.log('webhook delivery gave up', {

@@ -35,8 +35,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const WITH_AUTH = 'ins_109508'; // First Platypus Bank: checking, savings, credit card
-const WITHOUT_AUTH = 'ins_109510'; // Tattersall Federal Credit Union: checking, savings, no Auth
+const WITH_AUTH = 'ins_109508'; // First Platypus Bank: Sandbox user_good (checking, savings, CD, card, …)
+const WITHOUT_AUTH = 'ins_linkflow_no_auth'; // Seersucker Credit Union: checking, savings, no Auth
 
 describe('/demo page', () => {
   it('links two banks through the emulator, greys the ineligible accounts, and completes on the chosen one', async () => {
@@ -84,9 +84,12 @@ describe('/demo page', () => {
     expect(await noAuth.count()).toBe(2);
     await expect
       .poll(() => noAuth.first().textContent())
-      .toMatch(/Tattersall Federal Credit Union[\s\S]*this bank's connection doesn't support Auth/);
+      .toMatch(/Seersucker Credit Union[\s\S]*this bank's connection doesn't support Auth/);
     expect(await noAuth.first().locator('input[type="radio"]').isDisabled()).toBe(true);
-    const card = page.locator('#accounts li.ineligible[data-reason="not_checking_or_savings"]');
+    // Sandbox's user_good Items hold seven accounts that are not checking or savings; the card is one.
+    const card = page
+      .locator('#accounts li.ineligible[data-reason="not_checking_or_savings"]')
+      .filter({ hasText: '••3333' });
     await expect.poll(() => card.textContent()).toMatch(/••3333[\s\S]*not a checking or savings account/);
     expect(await card.locator('input[type="radio"]').isDisabled()).toBe(true);
     // Greyed: the ineligible rows are drawn in the muted colour on a grey background.
@@ -149,7 +152,8 @@ describe('/demo page', () => {
     await page.locator('#chooser-section').waitFor();
     expect(await page.locator('#items li[data-item-status="exchanged"]').count()).toBe(2);
     await expect.poll(() => page.locator('#timeline').textContent()).toContain('Webhooks went quiet');
-    expect(await page.locator('#accounts li.eligible').count()).toBe(3);
+    // Plaid Checking and Plaid Saving at each of the two Sandbox banks.
+    expect(await page.locator('#accounts li.eligible').count()).toBe(4);
     await page.locator('#accounts li.eligible').first().locator('label').click();
     await page.locator('#choose').click();
     await page.locator('#status[data-status="completed"]').waitFor();

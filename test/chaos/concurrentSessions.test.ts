@@ -31,7 +31,13 @@ import { type AuditedSession, auditSessions, timeline } from './audit';
 
 const SOAK = isSoak();
 const SESSIONS = SOAK ? 500 : 50;
-const INSTITUTIONS = ['ins_109508', 'ins_109509', 'ins_109510', 'ins_109511', 'ins_109512'];
+const INSTITUTIONS = [
+  'ins_109508',
+  'ins_109509',
+  'ins_linkflow_no_auth',
+  'ins_linkflow_zero_balance',
+  'ins_linkflow_no_auth_accounts',
+];
 const FAULT_PATHS = ['/item/public_token/exchange', '/item/get', '/accounts/get', '/link/token/get'];
 const FAULT_CODES = ['RATE_LIMIT', 'INTERNAL_SERVER_ERROR', 'PLANNED_MAINTENANCE'];
 

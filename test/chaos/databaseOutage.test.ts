@@ -136,7 +136,9 @@ describe.skipIf(!databaseUrl)('chaos: the database is unreachable for a while', 
     for (const { linkToken } of created) {
       links.set(
         linkToken,
-        await stack.completeLink(linkToken, { institutions: ['ins_109508', 'ins_109509', 'ins_109511'] }),
+        await stack.completeLink(linkToken, {
+          institutions: ['ins_109508', 'ins_109509', 'ins_linkflow_zero_balance'],
+        }),
       );
     }
     // The exchanges really ran into the outage before it ended.

@@ -31,7 +31,13 @@ import { type AuditedSession, auditSessions } from './audit';
 
 const SOAK = isSoak();
 const SESSIONS = SOAK ? 30 : 6;
-const INSTITUTIONS = ['ins_109508', 'ins_109509', 'ins_109510', 'ins_109511', 'ins_109512'];
+const INSTITUTIONS = [
+  'ins_109508',
+  'ins_109509',
+  'ins_linkflow_no_auth',
+  'ins_linkflow_zero_balance',
+  'ins_linkflow_no_auth_accounts',
+];
 
 let dir: string;
 let port: number;

@@ -33,7 +33,13 @@ import { type AuditedSession, auditSessions, timeline } from './audit';
 const SOAK = isSoak();
 const SESSIONS = SOAK ? 40 : 10;
 const KILLS = SOAK ? 12 : 4;
-const INSTITUTIONS = ['ins_109508', 'ins_109509', 'ins_109510', 'ins_109511', 'ins_109512'];
+const INSTITUTIONS = [
+  'ins_109508',
+  'ins_109509',
+  'ins_linkflow_no_auth',
+  'ins_linkflow_zero_balance',
+  'ins_linkflow_no_auth_accounts',
+];
 const databaseUrl = process.env.TEST_DATABASE_URL;
 
 let stack: LinkflowStack;

@@ -36,9 +36,9 @@ describe('emulator: control routes and Link page', () => {
     expect(institutions.slice(0, 5).map((i) => [i.institution_id, i.name, i.supports_auth])).toEqual([
       ['ins_109508', 'First Platypus Bank', true],
       ['ins_109509', 'First Gingham Credit Union', true],
-      ['ins_109510', 'Tattersall Federal Credit Union', false],
-      ['ins_109511', 'Tartan Bank', true],
-      ['ins_109512', 'Houndstooth Bank', true],
+      ['ins_linkflow_no_auth', 'Seersucker Credit Union', false],
+      ['ins_linkflow_zero_balance', 'Chambray Bank', true],
+      ['ins_linkflow_no_auth_accounts', 'Herringbone Bank', true],
     ]);
     const depository = (i: (typeof institutions)[number]) =>
       i.accounts.some((a) => a.subtype === 'checking' || a.subtype === 'savings');
@@ -61,14 +61,20 @@ describe('emulator: control routes and Link page', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/html');
     const html = await res.text();
-    for (const id of ['ins_109508', 'ins_109509', 'ins_109510', 'ins_109511', 'ins_109512']) {
+    for (const id of [
+      'ins_109508',
+      'ins_109509',
+      'ins_linkflow_no_auth',
+      'ins_linkflow_zero_balance',
+      'ins_linkflow_no_auth_accounts',
+    ]) {
       expect(html).toContain(`data-institution-id="${id}"`);
     }
     expect(html).toContain('id="finish"');
     expect(html).toContain('id="exit"');
     expect(html).toContain('/__emulator/link/complete');
-    // Tattersall has no Auth: with auth required, Link does not offer it.
-    expect(html).toMatch(/data-institution-id="ins_109510"[^>]*data-eligible="false"[^>]*disabled/);
+    // Seersucker has no Auth: with auth required, Link does not offer it.
+    expect(html).toMatch(/data-institution-id="ins_linkflow_no_auth"[^>]*data-eligible="false"[^>]*disabled/);
 
     // Hosted Link: the token points at the same page.
     const hosted = await multiItemLinkToken(plaid, { clientUserId: 'hosted-user', hosted_link: {} });
@@ -161,7 +167,10 @@ describe('emulator: control routes and Link page', () => {
     expect(resolved.userApi).toBe('legacy');
     expect(resolved.retryDelaysMs).toEqual([10, 20, 30]);
     expect(resolveOptions({ userApi: 'new' }, { PLAID_EMULATOR_USER_API: 'legacy' }).userApi).toBe('new');
-    expect(resolveOptions({}, {}).retryDelaysMs).toEqual([1_000, 5_000, 30_000, 120_000, 600_000]);
+    // Plaid's own schedule unless told otherwise: 30 s × 4ⁿ within 24 hours.
+    expect(resolveOptions({}, {}).retryDelaysMs).toEqual([
+      30_000, 120_000, 480_000, 1_920_000, 7_680_000, 30_720_000,
+    ]);
     expect(() => resolveOptions({}, { PLAID_EMULATOR_WEBHOOK_RETRY_MS: 'soon' })).toThrow(/comma list/);
     expect(() => resolveOptions({}, { PLAID_EMULATOR_USER_API: 'old' })).toThrow(/new.*legacy/);
   });

@@ -415,7 +415,7 @@ describe('emulator: Plaid errors', () => {
     });
     const refused = await control(started.url, '/__emulator/link/complete', {
       link_token: linkToken,
-      institutions: ['ins_109510'],
+      institutions: ['ins_linkflow_no_auth'],
     });
     expect(refused.status).toBe(400);
     expect(refused.body).toMatchObject({ error_code: 'PRODUCTS_NOT_SUPPORTED' });
@@ -424,12 +424,12 @@ describe('emulator: Plaid errors', () => {
     expect(done.items.map((i) => i.institution.institution_id)).toEqual([
       'ins_109508',
       'ins_109509',
-      'ins_109511',
+      'ins_linkflow_zero_balance',
     ]);
   });
 
   it('answers /auth/get with NO_AUTH_ACCOUNTS for an Item without checking or savings', async () => {
-    const { public_tokens } = await linkedTokens('no-auth-accounts', ['ins_109512']);
+    const { public_tokens } = await linkedTokens('no-auth-accounts', ['ins_linkflow_no_auth_accounts']);
     const { access_token } = (
       await plaid.itemPublicTokenExchange({ public_token: public_tokens[0] as string })
     ).data;
@@ -443,12 +443,12 @@ describe('emulator: Plaid errors', () => {
   });
 
   it('authorizes transfers by Sandbox rules: approved, NSF, RISK', async () => {
-    const { public_tokens } = await linkedTokens('transfers', ['ins_109508', 'ins_109511']);
+    const { public_tokens } = await linkedTokens('transfers', ['ins_109508', 'ins_linkflow_zero_balance']);
     const platypus = (await plaid.itemPublicTokenExchange({ public_token: public_tokens[0] as string })).data;
     const tartan = (await plaid.itemPublicTokenExchange({ public_token: public_tokens[1] as string })).data;
     const accounts = (await plaid.accountsGet({ access_token: platypus.access_token })).data.accounts;
     const savings = accounts.find((a) => a.subtype === 'savings');
-    expect(savings?.balances.available).toBe(25);
+    expect(savings?.balances.available).toBe(200);
 
     const authorize = (access_token: string, account_id: string, amount: string, type = TransferType.Debit) =>
       plaid.transferAuthorizationCreate({
@@ -461,13 +461,13 @@ describe('emulator: Plaid errors', () => {
         user: { legal_name: 'Anne Charleston' },
       });
 
-    const approved = (await authorize(platypus.access_token, savings?.account_id as string, '25.00')).data;
+    const approved = (await authorize(platypus.access_token, savings?.account_id as string, '200.00')).data;
     expect(approved.authorization).toMatchObject({
       decision: 'approved',
       decision_rationale: null,
       guarantee_decision: null,
       proposed_transfer: {
-        amount: '25.00',
+        amount: '200.00',
         type: 'debit',
         network: 'ach',
         ach_class: 'web',
@@ -476,7 +476,7 @@ describe('emulator: Plaid errors', () => {
     });
     expect(approved.authorization.id).toMatch(/^[0-9a-f-]{36}$/);
 
-    const nsf = (await authorize(platypus.access_token, savings?.account_id as string, '25.01')).data;
+    const nsf = (await authorize(platypus.access_token, savings?.account_id as string, '200.01')).data;
     expect(nsf.authorization.decision).toBe('declined');
     expect(nsf.authorization.decision_rationale?.code).toBe('NSF');
     expect(nsf.authorization.decision_rationale?.description).toBeTruthy();

@@ -47,7 +47,7 @@ describe('emulator: Multi-Item Link with the official client', () => {
     expect(hoursLeft).toBeGreaterThan(3.99);
     expect(hoursLeft).toBeLessThanOrEqual(4);
 
-    const institutions = ['ins_109508', 'ins_109509', 'ins_109510'];
+    const institutions = ['ins_109508', 'ins_109509', 'ins_linkflow_no_auth'];
     const done = await completeLink(started.url, { link_token: linkToken, institutions });
     expect(done.public_tokens).toHaveLength(3);
     for (const t of done.public_tokens) expect(t).toMatch(new RegExp(`^public-sandbox-${UUID}$`));
@@ -105,7 +105,29 @@ describe('emulator: Multi-Item Link with the official client', () => {
     expect(results.map((r) => r.public_token)).toEqual(done.public_tokens);
     expect(results.map((r) => r.institution?.institution_id)).toEqual(institutions);
     expect(results[0]?.institution?.name).toBe('First Platypus Bank');
-    expect(results[0]?.accounts.map((a) => a.subtype)).toEqual(['checking', 'savings', 'credit card']);
+    // Plaid Sandbox's user_good accounts, masks 0000 to 8888.
+    expect(results[0]?.accounts.map((a) => a.subtype)).toEqual([
+      'checking',
+      'savings',
+      'cd',
+      'credit card',
+      'money market',
+      'ira',
+      '401k',
+      'student',
+      'mortgage',
+    ]);
+    expect(results[0]?.accounts.map((a) => a.mask)).toEqual([
+      '0000',
+      '1111',
+      '2222',
+      '3333',
+      '4444',
+      '5555',
+      '6666',
+      '7777',
+      '8888',
+    ]);
     for (const a of results.flatMap((r) => r.accounts)) {
       expect(a.id).toMatch(/^[0-9A-Za-z]{37}$/);
       expect(a).toHaveProperty('name');
@@ -135,7 +157,7 @@ describe('emulator: Multi-Item Link with the official client', () => {
     expect(items.map((i) => i.institution_name)).toEqual([
       'First Platypus Bank',
       'First Gingham Credit Union',
-      'Tattersall Federal Credit Union',
+      'Seersucker Credit Union',
     ]);
     expect(items.map((i) => i.products?.includes('auth' as never))).toEqual([true, true, false]);
     for (const item of items) {
@@ -151,12 +173,20 @@ describe('emulator: Multi-Item Link with the official client', () => {
     // /accounts/get: balances.
     const accounts = (await plaid.accountsGet({ access_token: exchanged[0]?.access_token as string })).data;
     expect(accounts.item.item_id).toBe(exchanged[0]?.item_id);
-    expect(accounts.accounts.map((a) => [a.subtype, a.balances.available, a.balances.current])).toEqual([
-      ['checking', 100, 110],
-      ['savings', 25, 25],
-      ['credit card', null, 410],
+    expect(
+      accounts.accounts.map((a) => [a.name, a.subtype, a.balances.available, a.balances.current]),
+    ).toEqual([
+      ['Plaid Checking', 'checking', 100, 110],
+      ['Plaid Saving', 'savings', 200, 210],
+      ['Plaid CD', 'cd', null, 1000],
+      ['Plaid Credit Card', 'credit card', null, 410],
+      ['Plaid Money Market', 'money market', 43200, 43200],
+      ['Plaid IRA', 'ira', null, 320.76],
+      ['Plaid 401k', '401k', null, 23631.9805],
+      ['Plaid Student Loan', 'student', null, 65262],
+      ['Plaid Mortgage', 'mortgage', null, 56302.06],
     ]);
-    expect(accounts.accounts[2]?.balances.limit).toBe(2000);
+    expect(accounts.accounts[3]?.balances.limit).toBe(2000);
     expect(accounts.accounts[0]?.balances.iso_currency_code).toBe('USD');
 
     // /auth/get: ACH numbers for checking and savings only.
@@ -168,9 +198,13 @@ describe('emulator: Multi-Item Link with the official client', () => {
       expect(n.wire_routing).toMatch(/^\d{9}$/);
       expect(n.account).toMatch(/^\d+$/);
     }
-    expect(auth.numbers.ach[0]?.account.endsWith('0000')).toBe(true);
+    // Plaid Sandbox's account and routing numbers.
+    expect(auth.numbers.ach.map((n) => [n.account, n.routing, n.wire_routing])).toEqual([
+      ['1111222233330000', '011401533', '021000021'],
+      ['1111222233331111', '011401533', '021000021'],
+    ]);
     const gingham = (await plaid.authGet({ access_token: exchanged[1]?.access_token as string })).data;
-    expect(gingham.accounts.map((a) => a.subtype)).toEqual(['checking']);
+    expect(gingham.accounts.map((a) => a.subtype)).toEqual(['checking', 'savings']);
     const tattersall = await plaidFailure(
       plaid.authGet({ access_token: exchanged[2]?.access_token as string }),
     );
@@ -234,7 +268,7 @@ describe('emulator: Multi-Item Link with the official client', () => {
     expect(done.items.map((i) => i.institution.institution_id)).toEqual([
       'ins_109508',
       'ins_109509',
-      'ins_109510',
+      'ins_linkflow_no_auth',
     ]);
   });
 
@@ -263,7 +297,7 @@ describe('emulator: Multi-Item Link with the official client', () => {
   it('creates Sandbox Items without Link through /sandbox/public_token/create', async () => {
     const res = (
       await plaid.sandboxPublicTokenCreate({
-        institution_id: 'ins_109511',
+        institution_id: 'ins_linkflow_zero_balance',
         initial_products: ['auth' as never],
       })
     ).data;

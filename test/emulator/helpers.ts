@@ -27,6 +27,8 @@ export interface Receiver {
   waitFor(count: number): Promise<ReceivedWebhook[]>;
   /** Decides the HTTP status of the n-th delivery (1-based). */
   setStatus(fn: (n: number, body: unknown) => number): void;
+  /** Extra response headers for the n-th delivery (1-based), e.g. Retry-After. */
+  setHeaders(fn: (n: number) => Record<string, string>): void;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export async function startReceiver(
   const received: ReceivedWebhook[] = [];
   const waiters: Array<{ count: number; resolve: (r: ReceivedWebhook[]) => void }> = [];
   let decide = status;
+  let extraHeaders: (n: number) => Record<string, string> = () => ({});
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -44,7 +47,7 @@ export async function startReceiver(
       const body = JSON.parse(raw.toString('utf8'));
       const code = decide(received.length + 1, body);
       received.push({ headers: req.headers, raw, body, status: code });
-      res.writeHead(code, { 'content-type': 'application/json' }).end('{}');
+      res.writeHead(code, { 'content-type': 'application/json', ...extraHeaders(received.length) }).end('{}');
       for (const w of [...waiters]) {
         if (received.length >= w.count) {
           waiters.splice(waiters.indexOf(w), 1);
@@ -64,6 +67,9 @@ export async function startReceiver(
     },
     setStatus(fn) {
       decide = fn;
+    },
+    setHeaders(fn) {
+      extraHeaders = fn;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -2,8 +2,9 @@
  * The state file: a restarted emulator keeps link tokens, sessions, Items, access tokens, signing
  * keys and pending webhook retries (which resume).
  */
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,15 @@ import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmulator, startEmulator } from '../../src/emulator/index';
 import { createPlaidClient } from '../../src/plaid/client';
-import { completeLink, multiItemLinkToken, plaidFailure, startReceiver, verifyPlaidWebhook } from './helpers';
+import { freePort } from '../helpers/freePort';
+import {
+  completeLink,
+  control,
+  multiItemLinkToken,
+  plaidFailure,
+  startReceiver,
+  verifyPlaidWebhook,
+} from './helpers';
 
 describe('emulator: state file', () => {
   let dir: string;
@@ -160,3 +169,149 @@ async function startEmulatorFromApp(app: { fetch: (req: Request) => Response | P
       }),
   };
 }
+
+/**
+ * `npm run emulator` as a real child process, SIGKILLed right after an answer: whatever it answered
+ * is in the state file (fsync'd before the answer), and what it had scheduled resumes.
+ */
+describe('emulator: SIGKILL right after an answer', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'linkflow-emulator-kill-'));
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  interface Child {
+    url: string;
+    kill(): Promise<void>;
+  }
+
+  async function spawnEmulator(stateFile: string, env: Record<string, string> = {}): Promise<Child> {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/main/emulator.ts', '--state-file', stateFile],
+      {
+        env: { ...process.env, PLAID_EMULATOR_PORT: String(port), ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const exited = once(child, 'exit');
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('Plaid emulator: http')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`emulator exited (${code}) before listening: ${out}`)));
+    });
+    return {
+      url: `http://127.0.0.1:${port}`,
+      async kill() {
+        child.kill('SIGKILL');
+        await exited;
+      },
+    };
+  }
+
+  it('keeps a completed Link whose webhooks were still delayed, and sends them after the restart', async () => {
+    const stateFile = join(dir, 'complete.json');
+    const receiver = await startReceiver();
+    try {
+      const first = await spawnEmulator(stateFile);
+      const plaid1 = createPlaidClient({ basePath: first.url, clientId: 'test', secret: 'test' });
+      const { linkToken } = await multiItemLinkToken(plaid1, {
+        clientUserId: 'killed',
+        webhook: receiver.url,
+      });
+      const done = await completeLink(first.url, {
+        link_token: linkToken,
+        institutions: ['ins_109508', 'ins_109509', 'ins_linkflow_zero_balance'],
+        webhooks: { delay_ms: 60_000 },
+      });
+      await first.kill();
+      expect(receiver.received).toHaveLength(0);
+      expect((await stat(stateFile)).mode & 0o777).toBe(0o600);
+
+      const second = await spawnEmulator(stateFile, { PLAID_EMULATOR_WEBHOOK_RETRY_MS: '20,50' });
+      try {
+        const plaid2 = createPlaidClient({ basePath: second.url, clientId: 'test', secret: 'test' });
+        const [session] = (await plaid2.linkTokenGet({ link_token: linkToken })).data.link_sessions ?? [];
+        expect(session?.link_session_id).toBe(done.link_session_id);
+        expect(session?.results?.item_add_results.map((r) => r.public_token)).toEqual(done.public_tokens);
+        const hooks = await receiver.waitFor(4);
+        expect(hooks.map((h) => h.body.webhook_code).sort()).toEqual([
+          'ITEM_ADD_RESULT',
+          'ITEM_ADD_RESULT',
+          'ITEM_ADD_RESULT',
+          'SESSION_FINISHED',
+        ]);
+        for (const t of done.public_tokens) {
+          expect((await plaid2.itemPublicTokenExchange({ public_token: t })).status).toBe(200);
+        }
+      } finally {
+        await second.kill();
+      }
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('keeps an exchange it answered, a session in progress, and a webhook retry it had scheduled', async () => {
+    const stateFile = join(dir, 'steps.json');
+    const receiver = await startReceiver(() => 500);
+    try {
+      const first = await spawnEmulator(stateFile, { PLAID_EMULATOR_WEBHOOK_RETRY_MS: '600000' });
+      const plaid1 = createPlaidClient({ basePath: first.url, clientId: 'test', secret: 'test' });
+      const { linkToken } = await multiItemLinkToken(plaid1, {
+        clientUserId: 'steps',
+        webhook: receiver.url,
+      });
+      const opened = await control(first.url, '/__emulator/link/sessions', { link_token: linkToken });
+      const added = await control(
+        first.url,
+        `/__emulator/link/sessions/${opened.body.link_session_id}/items`,
+        {
+          institution_id: 'ins_109508',
+        },
+      );
+      // The receiver refuses the ITEM_ADD_RESULT; its retry is ten minutes out.
+      await receiver.waitFor(1);
+      const exchanged = (await plaid1.itemPublicTokenExchange({ public_token: added.body.public_token }))
+        .data;
+      await first.kill();
+
+      receiver.setStatus(() => 200);
+      const second = await spawnEmulator(stateFile, { PLAID_EMULATOR_WEBHOOK_RETRY_MS: '20' });
+      try {
+        const plaid2 = createPlaidClient({ basePath: second.url, clientId: 'test', secret: 'test' });
+        const [session] = (await plaid2.linkTokenGet({ link_token: linkToken })).data.link_sessions ?? [];
+        expect(session).toMatchObject({ link_session_id: opened.body.link_session_id, finished_at: null });
+        expect(session?.results?.item_add_results.map((r) => r.public_token)).toEqual([
+          added.body.public_token,
+        ]);
+        expect((await plaid2.itemGet({ access_token: exchanged.access_token })).data.item.item_id).toBe(
+          exchanged.item_id,
+        );
+        const again = await plaidFailure(
+          plaid2.itemPublicTokenExchange({ public_token: added.body.public_token }),
+        );
+        expect(again.body.error_code).toBe('INVALID_PUBLIC_TOKEN');
+        const hooks = await receiver.waitFor(2);
+        expect(hooks[1]?.body).toMatchObject({
+          webhook_code: 'ITEM_ADD_RESULT',
+          public_token: added.body.public_token,
+        });
+        expect(hooks[1]?.status).toBe(200);
+      } finally {
+        await second.kill();
+      }
+    } finally {
+      await receiver.close();
+    }
+  });
+});

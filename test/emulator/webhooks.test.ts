@@ -6,6 +6,8 @@ import { decodeProtectedHeader } from 'jose';
 import type { PlaidApi } from 'plaid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StartedEmulator, startEmulator } from '../../src/emulator/index';
+import { resolveOptions } from '../../src/emulator/options';
+import { PLAID_RETRY_DELAYS_MS, parseRetryAfter } from '../../src/emulator/webhooks';
 import { createPlaidClient } from '../../src/plaid/client';
 import {
   completeLink,
@@ -16,7 +18,7 @@ import {
   verifyPlaidWebhook,
 } from './helpers';
 
-const THREE = ['ins_109508', 'ins_109509', 'ins_109510'];
+const THREE = ['ins_109508', 'ins_109509', 'ins_linkflow_no_auth'];
 
 async function withEmulator<T>(
   opts: Parameters<typeof startEmulator>[0],
@@ -281,5 +283,40 @@ describe('emulator: webhook delivery faults and retries', () => {
       const deadHooks = s.emulator.state().webhooks.filter((w) => w.link_token === dead.linkToken);
       for (const w of deadHooks) expect(w).toMatchObject({ attempts: 3, failed: true, last_status: null });
     });
+  });
+
+  it('waits at least what the receiver asks in Retry-After, whatever the schedule says', async () => {
+    await withEmulator({ webhookRetryDelaysMs: [10, 10] }, async (s, plaid, receiver) => {
+      receiver.setStatus((n) => (n === 1 ? 503 : 200));
+      receiver.setHeaders((n): Record<string, string> => (n === 1 ? { 'Retry-After': '1' } : {}));
+      const { linkToken } = await multiItemLinkToken(plaid, {
+        clientUserId: 'retry-after',
+        webhook: receiver.url,
+      });
+      const sessionId = (await control(s.url, '/__emulator/link/sessions', { link_token: linkToken })).body
+        .link_session_id;
+      await control(s.url, `/__emulator/link/sessions/${sessionId}/items`, { institution_id: 'ins_109508' });
+      const t0 = Date.now();
+      await receiver.waitFor(1);
+      await receiver.waitFor(2);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(950);
+      expect(receiver.received.map((r) => r.status)).toEqual([503, 200]);
+    });
+  });
+});
+
+describe('emulator: Plaid’s webhook retry schedule', () => {
+  it('is the default: 30 s, then four times longer each time, within 24 hours of the first attempt', () => {
+    expect(PLAID_RETRY_DELAYS_MS).toEqual([30_000, 120_000, 480_000, 1_920_000, 7_680_000, 30_720_000]);
+    expect(PLAID_RETRY_DELAYS_MS.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(24 * 3_600_000);
+    expect(resolveOptions({}, {}).retryDelaysMs).toEqual(PLAID_RETRY_DELAYS_MS);
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfter('120', now)).toBe(120_000);
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter(null, now)).toBeNull();
+    expect(parseRetryAfter('soon', now)).toBeNull();
   });
 });

@@ -35,9 +35,9 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 
 export const HISTORIES_DIR = fileURLToPath(new URL('../histories', import.meta.url));
 
-const PLATYPUS = 'ins_109508'; // auth: checking (available 100), savings (available 25), card
-const GINGHAM = 'ins_109509'; // auth: checking (available 2500), mortgage
-const TATTERSALL = 'ins_109510'; // no auth
+const PLATYPUS = 'ins_109508'; // Sandbox user_good: checking (available 100), savings (available 200), card, …
+const GINGHAM = 'ins_109509'; // Sandbox user_good, like Platypus
+const TATTERSALL = 'ins_linkflow_no_auth'; // no auth
 
 interface Scenario {
   name: string;
@@ -179,16 +179,19 @@ export const SCENARIOS: Scenario[] = [
   paymentScenario('payment-processor', { product: 'processor', processor: 'dwolla' }, [GINGHAM], first, {
     processor_token_stored: true,
   }),
-  // Gingham checking has $2,500 available: a $12.34 debit is approved.
+  // Gingham's Plaid Checking has $100 available: a $12.34 debit is approved.
   paymentScenario(
     'payment-transfer-approved',
     transfer('12.34', 'debit'),
     [PLATYPUS, GINGHAM],
-    byMask('6789'),
+    (v) =>
+      v.eligible_accounts.find(
+        (a) => a.institution_name === 'First Gingham Credit Union' && a.mask === '0000',
+      )?.account_id,
     { decision: 'approved' },
   ),
-  // Platypus savings has $25 available: a $50 debit is declined for insufficient funds.
-  paymentScenario('payment-transfer-declined-nsf', transfer('50.00', 'debit'), [PLATYPUS], byMask('1111'), {
+  // Platypus savings has $200 available: a $500 debit is declined for insufficient funds.
+  paymentScenario('payment-transfer-declined-nsf', transfer('500.00', 'debit'), [PLATYPUS], byMask('1111'), {
     decision: 'declined',
     decision_rationale: '*',
   }),

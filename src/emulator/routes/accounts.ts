@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { EmulatorContext } from '../context';
 import { PlaidApiError } from '../errors';
 import { findInstitution, isAchEligible, supportsAuth } from '../fixtures';
-import { itemForAccessToken, selectAccounts } from '../items';
+import { itemForAccessToken, requireHealthyItem, selectAccounts } from '../items';
 import type { PlaidRouter } from '../plaidRouter';
 import { nonEmpty } from '../validation';
 import { accountView, itemView } from '../views';
@@ -27,6 +27,7 @@ const accountsSchema = z.strictObject({
 export function registerAccountRoutes(router: PlaidRouter, ctx: EmulatorContext): void {
   router.post('/accounts/get', accountsSchema, (input, call) => {
     const item = itemForAccessToken(ctx, call.clientId, input.access_token);
+    requireHealthyItem(ctx, item);
     const accounts = selectAccounts(item, input.options?.account_ids);
     const body: AccountsGetResponse = {
       accounts: accounts.map(accountView),
@@ -38,6 +39,7 @@ export function registerAccountRoutes(router: PlaidRouter, ctx: EmulatorContext)
 
   router.post('/auth/get', accountsSchema, (input, call) => {
     const item = itemForAccessToken(ctx, call.clientId, input.access_token);
+    requireHealthyItem(ctx, item);
     if (!item.products.includes(Products.Auth)) {
       const inst = findInstitution(item.institution_id);
       const message =

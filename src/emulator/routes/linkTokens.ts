@@ -4,7 +4,7 @@
  * Creation validates like Plaid (required `client_name`, `language`, `country_codes`, a user, at
  * least one product) and binds the token to the `/user/create` user given by `user_id` (new API) or
  * `user_token` (legacy); a `user.client_user_id` that is not that user's is rejected. The token
- * lives four hours. `/link/token/get` lists the token's Link sessions with their results until six
+ * lives four hours; thirty minutes in update mode and for Hosted Link. `/link/token/get` lists the token's Link sessions with their results until six
  * hours after each session finished.
  */
 import {
@@ -16,11 +16,17 @@ import {
 } from 'plaid';
 import { z } from 'zod';
 import { PLAID_LINK_LANGUAGES } from '../../plaid/languages';
-import { type EmulatorContext, LINK_TOKEN_LIFETIME_MS, SESSION_RETENTION_MS } from '../context';
+import {
+  type EmulatorContext,
+  LINK_TOKEN_LIFETIME_MS,
+  SESSION_RETENTION_MS,
+  SHORT_LINK_TOKEN_LIFETIME_MS,
+} from '../context';
 import { fail, PlaidApiError } from '../errors';
+import { itemForAccessToken } from '../items';
 import type { PlaidRouter } from '../plaidRouter';
 import type { LinkSessionRecord, LinkTokenRecord, UserRecord } from '../state';
-import { linkAccountView, linkInstitutionView } from '../views';
+import { jsonNull, linkAccountView, linkInstitutionView } from '../views';
 import { findUserById, findUserByToken, userErrors } from './users';
 
 const LINK_LANGUAGES: readonly string[] = PLAID_LINK_LANGUAGES;
@@ -226,6 +232,8 @@ export function registerLinkTokenRoutes(router: PlaidRouter, ctx: EmulatorContex
     }
     const { products, requiredIfSupported, optional, additional } = validateProducts(input);
     const user = resolveUser(ctx, call.clientId, input);
+    // Update mode repairs an existing Item: its access token must be one Plaid knows.
+    if (input.access_token != null) itemForAccessToken(ctx, call.clientId, input.access_token);
     if (input.enable_multi_item_link === true && !user) {
       throw fail.invalidField(
         'enable_multi_item_link requires a user_id (or legacy user_token) created with /user/create',
@@ -237,7 +245,11 @@ export function registerLinkTokenRoutes(router: PlaidRouter, ctx: EmulatorContex
       link_token: `link-sandbox-${ctx.rng.uuid()}`,
       client_id: call.clientId,
       created_at: now,
-      expires_at: now + LINK_TOKEN_LIFETIME_MS,
+      expires_at:
+        now +
+        (input.access_token != null || input.hosted_link !== undefined
+          ? SHORT_LINK_TOKEN_LIFETIME_MS
+          : LINK_TOKEN_LIFETIME_MS),
       client_user_id: clientUserId ?? user?.client_user_id ?? null,
       user_id: user?.user_id ?? null,
       user_api: user?.api ?? null,
@@ -276,7 +288,10 @@ export function registerLinkTokenRoutes(router: PlaidRouter, ctx: EmulatorContex
   router.post('/link/token/get', linkTokenGetSchema, (input, call) => {
     const record = findLinkToken(ctx, input.link_token, call.clientId);
     const now = ctx.now();
-    const visible = record.sessions.filter((s) => now < s.finished_at + SESSION_RETENTION_MS);
+    // Sessions in progress are listed; finished ones for six hours after they ended.
+    const visible = record.sessions.filter(
+      (s) => s.finished_at === null || now < s.finished_at + SESSION_RETENTION_MS,
+    );
     const body: LinkTokenGetResponse = {
       link_token: record.link_token,
       created_at: ctx.isoSeconds(record.created_at),
@@ -323,7 +338,7 @@ function sessionView(ctx: EmulatorContext, s: LinkSessionRecord): LinkTokenGetSe
   return {
     link_session_id: s.link_session_id,
     started_at: ctx.iso(s.started_at),
-    finished_at: ctx.iso(s.finished_at),
+    finished_at: s.finished_at === null ? jsonNull<string>() : ctx.iso(s.finished_at),
     // Deprecated single-Item view: Plaid fills it with the first Item only.
     on_success:
       s.status === 'SUCCESS' && first

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { EmulatorContext } from '../context';
 import { fail } from '../errors';
 import { isAchEligible } from '../fixtures';
-import { itemForAccessToken, selectAccounts } from '../items';
+import { itemForAccessToken, requireHealthyItem, selectAccounts } from '../items';
 import type { PlaidRouter } from '../plaidRouter';
 import { nonEmpty } from '../validation';
 
@@ -26,6 +26,7 @@ export function registerProcessorRoutes(router: PlaidRouter, ctx: EmulatorContex
       throw fail.invalidField(`processor must be a supported processor, got "${input.processor}"`);
     }
     const item = itemForAccessToken(ctx, call.clientId, input.access_token);
+    requireHealthyItem(ctx, item);
     const [account] = selectAccounts(item, [input.account_id]);
     if (!account || !isAchEligible(account)) {
       throw fail.invalidField(

@@ -3,7 +3,12 @@
  *  - available balance exactly $0 → declined, RISK;
  *  - available balance below the amount → declined, NSF;
  *  - otherwise approved (rationale null).
- * Credits (paying the user) do not depend on the user's balance and are approved.
+ * Credits (paying the user) do not depend on the user's balance and are approved. An Item in an
+ * error state (ITEM_LOGIN_REQUIRED) gets 200 with decision `user_action_required`, as Plaid answers.
+ *
+ * `idempotency_key` (at most 50 characters): the same key from the same client within 48 hours
+ * gets the very same authorization back, except after `user_action_required`, which Plaid lets a
+ * caller retry with the same key once the user acted.
  */
 import {
   ACHClass,
@@ -19,8 +24,9 @@ import { z } from 'zod';
 import type { EmulatorContext } from '../context';
 import { fail } from '../errors';
 import { isAchEligible } from '../fixtures';
-import { itemForAccessToken, selectAccounts } from '../items';
+import { itemErrorCode, itemForAccessToken, selectAccounts } from '../items';
 import type { PlaidRouter } from '../plaidRouter';
+import type { TransferAuthorizationRecord } from '../state';
 import { nonEmpty } from '../validation';
 import { jsonNull } from '../views';
 
@@ -44,7 +50,7 @@ const transferAuthorizationSchema = z.strictObject({
   device: z.unknown().optional(),
   origination_account_id: z.string().optional(),
   iso_currency_code: z.string().optional(),
-  idempotency_key: z.string().nullable().optional(),
+  idempotency_key: z.string().max(50).nullable().optional(),
   user_present: z.boolean().nullable().optional(),
   with_guarantee: z.boolean().nullable().optional(),
   request_guarantee: z.boolean().nullable().optional(),
@@ -64,6 +70,9 @@ const ACH_CLASSES: Record<TransferType, readonly ACHClass[]> = {
   [TransferType.Credit]: [ACHClass.Ccd, ACHClass.Ppd],
   [TransferType.Debit]: [ACHClass.Ccd, ACHClass.Tel, ACHClass.Web],
 };
+
+/** Plaid keeps an authorization's idempotency key this long. */
+export const IDEMPOTENCY_KEY_LIFETIME_MS = 48 * 3_600_000;
 
 function toCents(amount: string): number {
   return Math.round(Number(amount) * 100);
@@ -88,6 +97,18 @@ export function registerTransferRoutes(router: PlaidRouter, ctx: EmulatorContext
     if (input.network === TransferNetwork.Wire && input.type !== TransferType.Credit) {
       throw fail.invalidField('wire transfers must be credits');
     }
+    const idempotencyKey = input.idempotency_key ? `${call.clientId} ${input.idempotency_key}` : null;
+    const earlier = idempotencyKey ? ctx.state.transfer_idempotency[idempotencyKey] : undefined;
+    if (earlier && ctx.now() < earlier.created_at + IDEMPOTENCY_KEY_LIFETIME_MS) {
+      const previous = ctx.state.transfer_authorizations[earlier.authorization_id];
+      if (previous?.authorization) {
+        const body = {
+          authorization: previous.authorization,
+          request_id: call.requestId,
+        } as TransferAuthorizationCreateResponse;
+        return { body };
+      }
+    }
     const item = itemForAccessToken(ctx, call.clientId, input.access_token);
     const [account] = selectAccounts(item, [input.account_id]);
     if (!account || !isAchEligible(account)) {
@@ -97,7 +118,14 @@ export function registerTransferRoutes(router: PlaidRouter, ctx: EmulatorContext
     const available = account.balances.available ?? account.balances.current ?? 0;
     let decision = TransferAuthorizationDecision.Approved;
     let rationale: TransferAuthorizationCreateResponse['authorization']['decision_rationale'] = null;
-    if (input.type === TransferType.Debit) {
+    if (itemErrorCode(ctx, item) === 'ITEM_LOGIN_REQUIRED') {
+      decision = TransferAuthorizationDecision.UserActionRequired;
+      rationale = {
+        code: TransferAuthorizationDecisionRationaleCode.ItemLoginRequired,
+        description:
+          'Unable to collect the account information due to Item staleness. Can be resolved by using Link in update mode.',
+      };
+    } else if (input.type === TransferType.Debit) {
       if (toCents(String(available)) === 0) {
         decision = TransferAuthorizationDecision.Declined;
         rationale = {
@@ -123,7 +151,6 @@ export function registerTransferRoutes(router: PlaidRouter, ctx: EmulatorContext
       amount: input.amount,
       created_at: now,
     };
-    ctx.changed();
     const body: TransferAuthorizationCreateResponse = {
       authorization: {
         id,
@@ -161,6 +188,15 @@ export function registerTransferRoutes(router: PlaidRouter, ctx: EmulatorContext
       },
       request_id: call.requestId,
     };
+    (ctx.state.transfer_authorizations[id] as TransferAuthorizationRecord).authorization = body.authorization;
+    if (idempotencyKey) {
+      if (decision === TransferAuthorizationDecision.UserActionRequired) {
+        delete ctx.state.transfer_idempotency[idempotencyKey];
+      } else {
+        ctx.state.transfer_idempotency[idempotencyKey] = { authorization_id: id, created_at: now };
+      }
+    }
+    ctx.changed();
     return { body };
   });
 }
