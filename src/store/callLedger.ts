@@ -119,10 +119,14 @@ function ledger<Extra>(db: Db, spec: LedgerSpec<Extra>): CallLedger<Extra> {
         }
         // A call mark left behind: its holder sent the request and never recorded the answer
         // (killed, partitioned, lease expired). Plaid may have done the work.
+        // An intent written before this ledger existed (attempts counted, never leased) is the
+        // same: its attempt may have called Plaid.
         const abandoned =
           row.call_owner !== null
             ? `attempt ${row.call_owner} sent the request at ${iso(row.call_started_at)} and never recorded its answer (its lease ended ${iso(row.lease_expires_at)})`
-            : null;
+            : row.lease_generation === 0 && row.attempts > 0
+              ? 'an attempt from before the exchange fence recorded this intent and never its outcome'
+              : null;
         const [granted] = await tx.query<{
           lease_generation: number;
           lease_expires_at: Date;
@@ -132,8 +136,8 @@ function ledger<Extra>(db: Db, spec: LedgerSpec<Extra>): CallLedger<Extra> {
         }>(
           `UPDATE ${table} SET
              lease_owner = $2, lease_generation = lease_generation + 1, lease_expires_at = ${TTL},
-             in_doubt_since = CASE WHEN call_owner IS NOT NULL THEN coalesce(in_doubt_since, call_started_at) ELSE in_doubt_since END,
-             in_doubt_reason = coalesce(in_doubt_reason, $4),
+             in_doubt_since = CASE WHEN $4::text IS NOT NULL THEN coalesce(in_doubt_since, call_started_at, updated_at) ELSE in_doubt_since END,
+             in_doubt_reason = coalesce(in_doubt_reason, $4::text),
              call_owner = NULL, call_started_at = NULL,
              attempts = attempts + 1, updated_at = now()
            WHERE ${pk} = $1

@@ -1,6 +1,6 @@
 export type { CallLedger, CallLedgers, InDoubt, LeaseOutcome } from './callLedger';
 export { createCallLedgers } from './callLedger';
-export { DEFAULT_DB_WAITS, type Db, type DbWaits, type OpenDatabaseOptions } from './db';
+export { type Db, type DbWaits, DEFAULT_DB_WAITS, type OpenDatabaseOptions } from './db';
 export {
   ExchangeConflictError,
   IdempotencyKeyConflictError,

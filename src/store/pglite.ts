@@ -10,9 +10,9 @@ import { resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import {
   assertNotInsideOwnTransaction,
-  DEFAULT_DB_WAITS,
   type Db,
   type DbWaits,
+  DEFAULT_DB_WAITS,
   TransactionHandle,
   withinTransactionOf,
 } from './db';
@@ -115,21 +115,22 @@ export class PgliteDb implements Db {
 
   async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     this.#guard();
-    return this.#mutex.run(() =>
-      this.pg.transaction(async (ptx) => {
-        const tx = new TransactionHandle(
-          'pglite',
-          async (sql, params) => (await ptx.query<Record<string, unknown>>(sql, params)).rows,
-          async (sql) => {
-            await ptx.exec(sql);
-          },
-        );
-        try {
-          return await withinTransactionOf(this, () => fn(tx));
-        } finally {
-          tx.finish();
-        }
-      }),
+    return this.#mutex.run(
+      () =>
+        this.pg.transaction(async (ptx) => {
+          const tx = new TransactionHandle(
+            'pglite',
+            async (sql, params) => (await ptx.query<Record<string, unknown>>(sql, params)).rows,
+            async (sql) => {
+              await ptx.exec(sql);
+            },
+          );
+          try {
+            return await withinTransactionOf(this, () => fn(tx));
+          } finally {
+            tx.finish();
+          }
+        }),
       this.#wait,
     );
   }

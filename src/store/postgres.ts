@@ -2,9 +2,9 @@
 import pg from 'pg';
 import {
   assertNotInsideOwnTransaction,
-  DEFAULT_DB_WAITS,
   type Db,
   type DbWaits,
+  DEFAULT_DB_WAITS,
   TransactionHandle,
   withinTransactionOf,
 } from './db';
