@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { buildApp } from './app';
-import { EmulatorContext } from './context';
+import { EmulatorContext, IN_MEMORY } from './context';
 import { SigningKeys } from './keys';
 import type { EmulatorOptions } from './options';
 import { resolveOptions } from './options';
@@ -45,7 +45,7 @@ export async function createEmulator(opts: EmulatorOptions = {}): Promise<Emulat
         (err) => resolved.log('state file write failed', { error: String(err) }),
       )
     : null;
-  const persist = () => writer?.scheduleSave();
+  const persistence = writer ?? IN_MEMORY;
   const dispatcher = new WebhookDispatcher({
     state,
     keys,
@@ -53,9 +53,9 @@ export async function createEmulator(opts: EmulatorOptions = {}): Promise<Emulat
     retryDelaysMs: resolved.retryDelaysMs,
     timeoutMs: resolved.timeoutMs,
     log: resolved.log,
-    changed: persist,
+    changed: () => persistence.scheduleSave(),
   });
-  const ctx = new EmulatorContext(resolved, state, keys, dispatcher, persist);
+  const ctx = new EmulatorContext(resolved, state, keys, dispatcher, persistence);
   const reset = () => resetEmulator(ctx);
   const app = buildApp(ctx, reset);
 

@@ -1,17 +1,20 @@
 /**
  * The request pipeline shared by every Plaid route, in Plaid's order of concerns:
  *   1. a `request_id` for the response, whatever happens;
- *   2. injected faults, consumed before anything else (a faulted exchange burns no public token);
+ *   2. injected faults, consumed before anything else: mode `error` answers at once (a faulted
+ *      exchange burns no public token); `lose_response` and `delay` let the work happen first;
  *   3. the JSON body (INVALID_BODY when it is not JSON);
  *   4. credentials from the PLAID-CLIENT-ID / PLAID-SECRET headers or the body;
  *   5. the route's schema (MISSING_FIELDS / UNKNOWN_FIELDS / INVALID_FIELD);
- *   6. the handler, whose answer gets the `request_id`.
+ *   6. the handler, whose answer gets the `request_id`;
+ *   7. the state made durable (fsync'd) before anything is answered.
  */
 import type { Context, Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import type { EmulatorContext } from './context';
 import { fail, PlaidApiError } from './errors';
+import { faultError, resetConnection, sleep, takeFault } from './faults';
 import { newRequestId } from './ids';
 import { parseWithPlaidErrors } from './validation';
 
@@ -40,35 +43,49 @@ export class PlaidRouter {
     this.paths.add(path);
     this.app.post(path, async (c) => {
       const requestId = newRequestId();
+      const fault = takeFault(this.ctx, path);
+      let response: Response;
       try {
-        this.consumeFault(path);
-        const body = await readJsonBody(c);
-        const clientId = this.authenticate(c, body);
-        delete body.client_id;
-        delete body.secret;
-        const input = parseWithPlaidErrors(schema, body);
-        const reply = await handler(input, {
-          clientId,
-          requestId,
-          headers: c.req.raw.headers,
-          url: c.req.url,
-        });
+        if (fault && (fault.mode ?? 'error') === 'error') throw faultError(fault);
+        const rngBefore = [...this.ctx.state.rng];
+        let reply: PlaidReply;
+        try {
+          const body = await readJsonBody(c);
+          const clientId = this.authenticate(c, body);
+          delete body.client_id;
+          delete body.secret;
+          const input = parseWithPlaidErrors(schema, body);
+          reply = await handler(input, {
+            clientId,
+            requestId,
+            headers: c.req.raw.headers,
+            url: c.req.url,
+          });
+        } finally {
+          // Anything that drew an id changed the state, whether or not the route said so.
+          if (this.ctx.state.rng.some((v, i) => v !== rngBefore[i])) this.ctx.changed();
+        }
         this.ctx.log('plaid request', { path, status: reply.status ?? 200, request_id: requestId });
-        return c.json(reply.body, reply.status ?? 200);
+        response = c.json(reply.body, reply.status ?? 200);
+      } catch (err) {
+        response = plaidErrorResponse(c, this.ctx, err, requestId, path);
+        if (fault?.retry_after_s != null) response.headers.set('Retry-After', String(fault.retry_after_s));
+      }
+      // Durable before the answer: a SIGKILL after this point loses nothing the caller was told.
+      try {
+        await this.ctx.commit();
       } catch (err) {
         return plaidErrorResponse(c, this.ctx, err, requestId, path);
       }
+      if (fault?.mode === 'lose_response') {
+        this.ctx.log('plaid response lost (fault)', { path, request_id: requestId });
+        if (resetConnection(c)) return response;
+        // In-process callers have no connection to reset: the nearest thing is a gateway failure.
+        return c.json(new PlaidApiError('INTERNAL_SERVER_ERROR').toBody(requestId), 502);
+      }
+      if (fault?.mode === 'delay') await sleep(fault.delay_ms ?? 0);
+      return response;
     });
-  }
-
-  private consumeFault(path: string): void {
-    const fault = this.ctx.state.faults.find((f) => f.path === path && f.remaining > 0);
-    if (!fault) return;
-    fault.remaining--;
-    this.ctx.state.faults = this.ctx.state.faults.filter((f) => f.remaining > 0);
-    this.ctx.state.faults_injected[path] = (this.ctx.state.faults_injected[path] ?? 0) + 1;
-    this.ctx.changed();
-    throw new PlaidApiError(fault.error_code, fault.http_status ? { status: fault.http_status } : {});
   }
 
   /**

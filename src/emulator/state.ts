@@ -25,8 +25,10 @@ export interface UserRecord {
 export interface LinkSessionRecord {
   link_session_id: string;
   started_at: number;
-  finished_at: number;
-  status: 'SUCCESS' | 'EXITED';
+  /** null while the user is still in Link. */
+  finished_at: number | null;
+  /** null while the user is still in Link. */
+  status: 'SUCCESS' | 'EXITED' | null;
   item_ids: string[];
   public_tokens: string[];
   events: LinkEvent[];
@@ -143,16 +145,26 @@ export interface WebhookDeliveryRecord {
   failed: boolean;
   /** Real-time epoch ms of the next attempt; null when delivered, dropped or failed. */
   next_attempt_at: number | null;
+  /** Real-time epoch ms of the first attempt: Plaid retries for 24 hours from there. */
+  first_attempt_at?: number | null;
   last_status: number | null;
   last_error: string | null;
   delivered_at: number | null;
 }
 
+export type FaultMode = 'error' | 'lose_response' | 'delay';
+
 export interface FaultRecord {
   path: string;
-  error_code: string;
+  /** The Plaid error answered in mode `error`; unused by the other modes. */
+  error_code: string | null;
   remaining: number;
   http_status: number | null;
+  /** Absent in state files written before modes existed: `error`. */
+  mode?: FaultMode;
+  delay_ms?: number | null;
+  /** Sent as `Retry-After` (seconds) with the error. */
+  retry_after_s?: number | null;
 }
 
 export interface SigningKeyRecord {
@@ -176,6 +188,8 @@ export interface EmulatorState {
   access_tokens: Record<string, AccessTokenRecord>;
   processor_tokens: Record<string, ProcessorTokenRecord>;
   transfer_authorizations: Record<string, TransferAuthorizationRecord>;
+  /** `<client_id> <idempotency_key>` → the authorization it produced (Plaid keeps keys 48 hours). */
+  transfer_idempotency: Record<string, { authorization_id: string; created_at: number }>;
   /** Successful exchanges per public token (every issued token appears, starting at 0). */
   exchanges: Record<string, number>;
   webhooks: WebhookDeliveryRecord[];
@@ -197,6 +211,7 @@ export function emptyState(seed: number, signingKeys: SigningKeyRecord[] = []): 
     access_tokens: {},
     processor_tokens: {},
     transfer_authorizations: {},
+    transfer_idempotency: {},
     exchanges: {},
     webhooks: [],
     faults: [],
@@ -232,7 +247,7 @@ export interface EmulatorStateView {
   }>;
   items: number;
   faults_injected?: Record<string, number>;
-  faults_pending?: Array<{ path: string; error_code: string; remaining: number }>;
+  faults_pending?: Array<{ path: string; mode: FaultMode; error_code: string | null; remaining: number }>;
 }
 
 export function stateView(state: EmulatorState): EmulatorStateView {
@@ -257,6 +272,7 @@ export function stateView(state: EmulatorState): EmulatorStateView {
   if (pending.length > 0) {
     view.faults_pending = pending.map((f) => ({
       path: f.path,
+      mode: f.mode ?? 'error',
       error_code: f.error_code,
       remaining: f.remaining,
     }));

@@ -6,36 +6,25 @@
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { EmulatorContext } from '../context';
-import { fail, isKnownErrorCode, PLAID_ERRORS, PlaidApiError } from '../errors';
+import { PlaidApiError } from '../errors';
+import { addFault, faultSchema } from '../faults';
 import { catalogueView } from '../fixtures';
 import { newRequestId } from '../ids';
 import { completeLink } from '../linkFlow';
 import { plaidErrorResponse } from '../plaidRouter';
 import { resetState, stateView } from '../state';
 import { parseWithPlaidErrors } from '../validation';
+import { registerLinkSessionControl, webhookFaultsSchema } from './linkSessionControl';
 
 const completeSchema = z.strictObject({
   link_token: z.string().min(1),
   institutions: z.array(z.string().min(1)).optional(),
   status: z.enum(['SUCCESS', 'EXITED']).optional(),
-  webhooks: z
-    .strictObject({
-      drop: z.union([z.literal(true), z.literal(false), z.number().min(0).max(1)]).optional(),
-      duplicate: z.int().min(1).max(100).optional(),
-      shuffle: z.boolean().optional(),
-      delay_ms: z.int().min(0).max(3_600_000).optional(),
-    })
-    .optional(),
+  webhooks: webhookFaultsSchema.optional(),
 });
 
 const clockSchema = z.strictObject({ advance_ms: z.int().min(0) });
 const expireSchema = z.strictObject({ public_token: z.string().min(1) });
-const faultSchema = z.strictObject({
-  path: z.string().startsWith('/'),
-  error_code: z.string().min(1),
-  times: z.int().min(1).optional(),
-  http_status: z.int().min(400).max(599).optional(),
-});
 
 export interface ControlDeps {
   ctx: EmulatorContext;
@@ -44,20 +33,35 @@ export interface ControlDeps {
   reset: () => void;
 }
 
-export function registerControlRoutes(app: Hono, deps: ControlDeps): void {
-  const { ctx } = deps;
+export type ControlRoute = <S extends z.ZodType>(
+  path: string,
+  schema: S,
+  handler: (input: z.infer<S>, c: Context) => unknown,
+) => void;
 
-  const control = <S extends z.ZodType>(path: string, schema: S, handler: (input: z.infer<S>) => unknown) => {
+/**
+ * Registers POST control routes: the body validated with Plaid's error vocabulary, and the state
+ * made durable before the answer (a refused call changes nothing, so there is nothing to write).
+ */
+export function controlRoutes(app: Hono, ctx: EmulatorContext): ControlRoute {
+  return (path, schema, handler) => {
     app.post(path, async (c) => {
       const requestId = newRequestId();
       try {
         const input = parseWithPlaidErrors(schema, await readControlBody(c));
-        return c.json((await handler(input)) as object, 200);
+        const result = await handler(input, c);
+        await ctx.commit();
+        return c.json(result as object, 200);
       } catch (err) {
         return plaidErrorResponse(c, ctx, err, requestId, path);
       }
     });
   };
+}
+
+export function registerControlRoutes(app: Hono, deps: ControlDeps): void {
+  const { ctx } = deps;
+  const control = controlRoutes(app, ctx);
 
   app.get('/__emulator/institutions', (c) => c.json(catalogueView()));
 
@@ -85,35 +89,13 @@ export function registerControlRoutes(app: Hono, deps: ControlDeps): void {
     return { expired_kid: expired.kid, expired_at: expired.expired_at, kid: current.kid };
   });
 
-  control('/__emulator/faults', faultSchema, (input) => {
-    if (!deps.plaidPaths.has(input.path)) {
-      throw fail.invalidField(
-        `path must be one of the emulated Plaid routes: ${[...deps.plaidPaths].join(', ')}`,
-      );
-    }
-    if (!isKnownErrorCode(input.error_code)) {
-      throw fail.invalidField(`error_code must be one of: ${Object.keys(PLAID_ERRORS).join(', ')}`);
-    }
-    const times = input.times ?? 1;
-    ctx.state.faults.push({
-      path: input.path,
-      error_code: input.error_code,
-      remaining: times,
-      http_status: input.http_status ?? null,
-    });
-    ctx.changed();
-    const spec = PLAID_ERRORS[input.error_code];
-    return {
-      path: input.path,
-      error_code: input.error_code,
-      error_type: spec?.type,
-      http_status: input.http_status ?? spec?.status,
-      times,
-    };
-  });
+  control('/__emulator/faults', faultSchema, (input) => addFault(ctx, deps.plaidPaths, input));
 
-  app.post('/__emulator/reset', (c: Context) => {
+  registerLinkSessionControl(control, ctx);
+
+  app.post('/__emulator/reset', async (c: Context) => {
     deps.reset();
+    await ctx.commit();
     return c.json({ reset: true });
   });
 }

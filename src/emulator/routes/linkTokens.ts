@@ -20,7 +20,7 @@ import { type EmulatorContext, LINK_TOKEN_LIFETIME_MS, SESSION_RETENTION_MS } fr
 import { fail, PlaidApiError } from '../errors';
 import type { PlaidRouter } from '../plaidRouter';
 import type { LinkSessionRecord, LinkTokenRecord, UserRecord } from '../state';
-import { linkAccountView, linkInstitutionView } from '../views';
+import { jsonNull, linkAccountView, linkInstitutionView } from '../views';
 import { findUserById, findUserByToken, userErrors } from './users';
 
 const LINK_LANGUAGES: readonly string[] = PLAID_LINK_LANGUAGES;
@@ -276,7 +276,10 @@ export function registerLinkTokenRoutes(router: PlaidRouter, ctx: EmulatorContex
   router.post('/link/token/get', linkTokenGetSchema, (input, call) => {
     const record = findLinkToken(ctx, input.link_token, call.clientId);
     const now = ctx.now();
-    const visible = record.sessions.filter((s) => now < s.finished_at + SESSION_RETENTION_MS);
+    // Sessions in progress are listed; finished ones for six hours after they ended.
+    const visible = record.sessions.filter(
+      (s) => s.finished_at === null || now < s.finished_at + SESSION_RETENTION_MS,
+    );
     const body: LinkTokenGetResponse = {
       link_token: record.link_token,
       created_at: ctx.isoSeconds(record.created_at),
@@ -323,7 +326,7 @@ function sessionView(ctx: EmulatorContext, s: LinkSessionRecord): LinkTokenGetSe
   return {
     link_session_id: s.link_session_id,
     started_at: ctx.iso(s.started_at),
-    finished_at: ctx.iso(s.finished_at),
+    finished_at: s.finished_at === null ? jsonNull<string>() : ctx.iso(s.finished_at),
     // Deprecated single-Item view: Plaid fills it with the first Item only.
     on_success:
       s.status === 'SUCCESS' && first
