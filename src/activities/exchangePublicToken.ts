@@ -73,13 +73,14 @@ export async function exchangePublicToken(
       await ledger.release(fence);
       throw cancelled(attempt, 'before exchanging a public token');
     }
-    await ledger.callStarted({ ...fence, mustOutliveMs: PLAID_CALL_TIMEOUT_MS + CALL_MARGIN_MS });
+    const callTimeoutMs = deps.plaidCallTimeoutMs ?? PLAID_CALL_TIMEOUT_MS;
+    await ledger.callStarted({ ...fence, mustOutliveMs: callTimeoutMs + CALL_MARGIN_MS });
     let accessToken: string;
     let itemId: string;
     try {
       const { data } = await deps.plaid.itemPublicTokenExchange(
         { public_token: input.publicToken },
-        { signal: AbortSignal.any([attempt.cancellation, keeper.lost]), timeout: PLAID_CALL_TIMEOUT_MS },
+        { signal: AbortSignal.any([attempt.cancellation, keeper.lost]), timeout: callTimeoutMs },
       );
       accessToken = data.access_token;
       itemId = data.item_id;

@@ -160,7 +160,8 @@ async function createProcessorTokenOnce(
       await ledger.release(fence);
       throw cancelled(attempt, 'before creating a processor token');
     }
-    await ledger.callStarted({ ...fence, mustOutliveMs: PLAID_CALL_TIMEOUT_MS + CALL_MARGIN_MS });
+    const callTimeoutMs = deps.plaidCallTimeoutMs ?? PLAID_CALL_TIMEOUT_MS;
+    await ledger.callStarted({ ...fence, mustOutliveMs: callTimeoutMs + CALL_MARGIN_MS });
     let processorToken: string;
     try {
       const { data } = await plaid.processorTokenCreate(
@@ -169,7 +170,7 @@ async function createProcessorTokenOnce(
           account_id: input.accountId,
           processor: processor as ProcessorTokenCreateRequestProcessorEnum,
         },
-        { signal: AbortSignal.any([attempt.cancellation, keeper.lost]), timeout: PLAID_CALL_TIMEOUT_MS },
+        { signal: AbortSignal.any([attempt.cancellation, keeper.lost]), timeout: callTimeoutMs },
       );
       processorToken = data.processor_token;
     } catch (err) {
