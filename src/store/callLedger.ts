@@ -4,9 +4,9 @@
  * known about earlier tries.
  *
  * - A **lease** (owner, expiry, generation) lets one attempt at a time talk to Plaid. Its holder
- *   refreshes it while it works; a new attempt takes it over only once it has expired. Every
- *   write of a holder names its generation, so a stale holder's writes match no row
- *   (LeaseLostError).
+ *   refreshes it while it works; while it has a call out, a new attempt takes it over only once
+ *   it has expired. Every write of a holder names its generation, so a stale holder's writes
+ *   match no row (LeaseLostError) and it can no longer start a call.
  * - A **call mark** is written before the request is sent and cleared when its answer is
  *   recorded. A mark found by a later holder, or a request whose answer was lost, puts the
  *   intent **in doubt**: Plaid may have done the work. From then on only a success tells what
@@ -28,14 +28,14 @@ export interface InDoubt {
 export type LeaseOutcome =
   /** This attempt holds the lease; write with `generation`. */
   | { kind: 'acquired'; generation: number; expiresAt: string; inDoubt: InDoubt | null; attempts: number }
-  /** Another attempt holds a live lease. */
+  /** Another attempt holds a live lease and is calling Plaid (or saving its answer). */
   | { kind: 'held'; owner: string; expiresAt: string }
   /** The intent is no longer pending: nothing left to call. */
   | { kind: 'settled'; state: string; error: unknown };
 
 export interface CallLedger<Extra> {
-  /** Takes the lease unless another attempt holds a live one; a call mark left by an earlier
-   * holder becomes "in doubt" here. `extra` fills a new intent row. */
+  /** Takes the lease unless another attempt holds a live one with a call out; a call mark left
+   * by an earlier holder becomes "in doubt" here. `extra` fills a new intent row. */
   acquire(i: { key: string; owner: string; ttlMs: number } & Extra): Promise<LeaseOutcome>;
   /** Pushes the expiry to now + ttl; false once the lease is no longer this generation's. */
   refresh(i: { key: string; generation: number; ttlMs: number }): Promise<boolean>;
@@ -114,7 +114,11 @@ function ledger<Extra>(db: Db, spec: LedgerSpec<Extra>): CallLedger<Extra> {
         );
         if (!row) throw new Error(`${table}: intent ${key} vanished inside its transaction`);
         if (row.state !== 'pending') return { kind: 'settled', state: row.state, error: row.error };
-        if (row.lease_live && row.lease_owner !== i.owner) {
+        // A live lease blocks only while its holder has a call out (sending, or saving what
+        // Plaid answered). An idle holder is overtaken: the new generation fences it out of
+        // starting a call, so a holder that failed before calling Plaid (its release lost to a
+        // database outage) does not hold every retry back for a whole TTL.
+        if (row.lease_live && row.lease_owner !== i.owner && row.call_owner !== null) {
           return { kind: 'held', owner: row.lease_owner ?? '?', expiresAt: iso(row.lease_expires_at) };
         }
         // A call mark left behind: its holder sent the request and never recorded the answer

@@ -57,17 +57,35 @@ describe.each(drivers)('call ledger: $name', (driver: DriverCase) => {
 
   const fresh = () => ({ key: `public-sandbox-${randomUUID()}`, linkToken: uid('link') });
 
-  it('of two concurrent attempts exactly one gets the lease; the other is told who holds it', async () => {
+  it('while a holder has a call out, concurrent attempts are told who holds the lease', async () => {
     const token = fresh();
-    const [a, b] = await Promise.all([
-      ledger.acquire({ ...token, owner: 'attempt-A', ttlMs: TTL }),
+    const a = acquired(await ledger.acquire({ ...token, owner: 'attempt-A', ttlMs: TTL }));
+    await ledger.callStarted({ key: token.key, generation: a.generation, mustOutliveMs: 25_000 });
+    const others = await Promise.all([
       ledger.acquire({ ...token, owner: 'attempt-B', ttlMs: TTL }),
+      ledger.acquire({ ...token, owner: 'attempt-C', ttlMs: TTL }),
     ]);
-    const kinds = [a.kind, b.kind].sort();
-    expect(kinds).toEqual(['acquired', 'held']);
-    const held = a.kind === 'held' ? a : b;
-    const winner = a.kind === 'acquired' ? 'attempt-A' : 'attempt-B';
-    expect(held).toMatchObject({ kind: 'held', owner: winner });
+    for (const o of others) expect(o).toMatchObject({ kind: 'held', owner: 'attempt-A' });
+  });
+
+  it('of two concurrent attempts on an idle intent exactly one may call Plaid: the later generation', async () => {
+    const token = fresh();
+    const [b, c] = (
+      await Promise.all([
+        ledger.acquire({ ...token, owner: 'attempt-B', ttlMs: TTL }),
+        ledger.acquire({ ...token, owner: 'attempt-C', ttlMs: TTL }),
+      ])
+    ).map(acquired);
+    if (!b || !c) throw new Error('two outcomes expected');
+    const starts = await Promise.allSettled(
+      [b, c].map((l) =>
+        ledger.callStarted({ key: token.key, generation: l.generation, mustOutliveMs: 25_000 }),
+      ),
+    );
+    expect(starts.map((s) => s.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const winner = b.generation > c.generation ? 0 : 1;
+    expect(starts[winner]?.status).toBe('fulfilled');
+    expect((starts[1 - winner] as PromiseRejectedResult).reason).toBeInstanceOf(LeaseLostError);
   });
 
   it('an expired lease is taken over with a new generation, and the stale holder is fenced out', async () => {
@@ -87,6 +105,7 @@ describe.each(drivers)('call ledger: $name', (driver: DriverCase) => {
       LeaseLostError,
     );
     // A stale release leaves the new holder's lease alone.
+    await ledger.callStarted({ key: token.key, generation: b.generation, mustOutliveMs: 25_000 });
     await ledger.release(stale);
     expect(await ledger.acquire({ ...token, owner: 'attempt-C', ttlMs: TTL })).toMatchObject({
       kind: 'held',
@@ -193,6 +212,11 @@ describe.each(drivers)('call ledger: $name', (driver: DriverCase) => {
     const a = acquired(
       await store.processorTokenLedger.acquire({ ...intent, owner: 'attempt-A', ttlMs: TTL }),
     );
+    await store.processorTokenLedger.callStarted({
+      key: linkToken,
+      generation: a.generation,
+      mustOutliveMs: 0,
+    });
     expect(
       await store.processorTokenLedger.acquire({ ...intent, owner: 'attempt-B', ttlMs: TTL }),
     ).toMatchObject({
