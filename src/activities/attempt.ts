@@ -15,6 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CancelledFailure, Context } from '@temporalio/activity';
+import { DEFAULT_DB_WAITS } from '../store/db';
 
 export const PLAID_CALL_TIMEOUT_MS = 20_000;
 export const CALL_MARGIN_MS = 5_000;
@@ -118,5 +119,16 @@ export async function saveWithRetry(save: () => Promise<void>, budgetMs = SAVE_B
   }
 }
 
-/** Worst case of an exchange attempt's own work: DB waits, the Plaid call, the save, describing. */
-export const LONGEST_EXCHANGE_ATTEMPT_MS = 2 * 15_000 + PLAID_CALL_TIMEOUT_MS + SAVE_BUDGET_MS;
+/** The Plaid client's own timeout (src/plaid/client.ts), which bounds describing the Item. */
+const DESCRIBE_TIMEOUT_MS = 30_000;
+
+/**
+ * Worst case of an exchange attempt's own work: two bounded DB waits before the call (the store
+ * look-up and the lease), the Plaid call, the save, describing the Item. 220 s with the defaults;
+ * the activity's startToCloseTimeout (4 min) and the worker's shutdown grace are above it.
+ */
+export const LONGEST_EXCHANGE_ATTEMPT_MS =
+  2 * (DEFAULT_DB_WAITS.connectMs + DEFAULT_DB_WAITS.queryMs) +
+  PLAID_CALL_TIMEOUT_MS +
+  SAVE_BUDGET_MS +
+  DESCRIBE_TIMEOUT_MS;
