@@ -1,93 +1,190 @@
 /**
- * Exchanges one public token for an Item, exactly once.
+ * Exchanges one public token for an Item, exactly once, fenced.
  *
- * Order matters for "nothing is lost": (1) look the token up in the store — a retry after a crash
- * finds the Item already saved; (2) record the intent before calling Plaid, so we never spend a
- * single-use token while the store is unreachable; (3) exchange; (4) save the access token
- * encrypted, retrying the write in-process while we still hold the token in memory. Only the
- * item id leaves the activity: the access token never enters workflow history.
+ * 1. The store first: an Item already saved (by this or any earlier attempt) is the answer; a
+ *    recorded failure or unknown outcome is returned as recorded.
+ * 2. The lease (store/callLedger.ts): one attempt at a time may talk to Plaid about this token;
+ *    another attempt holding a live lease makes this one retry later.
+ * 3. The call mark, written before sending: if the answer is lost, the intent is "in doubt".
+ * 4. The exchange, cancellable (Temporal cancellation or a lost lease abort the request) and
+ *    bounded by PLAID_CALL_TIMEOUT_MS.
+ * 5. The access token saved encrypted, retried in-process: it exists only in memory until then.
+ *
+ * A public token is single-use: Plaid answers a second exchange of a token it already exchanged
+ * with INVALID_PUBLIC_TOKEN, the same code as for an expired or unknown token, and offers no way
+ * to fetch the access token again. So after a lost answer the retry tells only one thing for
+ * sure: success means the first request never took effect. Any other answer leaves the outcome
+ * unknown, and that is what is recorded and returned (EXCHANGE_OUTCOME_UNKNOWN), never "failed".
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import { classifyPlaidError } from '../plaid/errors';
+import { classifyPlaidError, type PlaidErrorInfo } from '../plaid/errors';
+import type { InDoubt } from '../store/callLedger';
 import type { ExchangePublicTokenInput } from '../workflows/activityTypes';
 import type { ExchangeResult } from '../workflows/types';
+import {
+  type Attempt,
+  CALL_MARGIN_MS,
+  cancelled,
+  currentAttempt,
+  keepLease,
+  LEASE_TTL_MS,
+  PLAID_CALL_TIMEOUT_MS,
+  saveWithRetry,
+} from './attempt';
 import type { ActivityDeps } from './index';
 import { plaidFailure } from './plaidFailure';
+import type { ExchangeRecord } from './store';
 
-/** How long to keep trying to store an access token we hold only in memory. */
-const SAVE_BUDGET_MS = 120_000;
+export const EXCHANGE_OUTCOME_UNKNOWN = 'EXCHANGE_OUTCOME_UNKNOWN';
 
 export async function exchangePublicToken(
   deps: ActivityDeps,
   input: ExchangePublicTokenInput,
+  attempt: Attempt = currentAttempt(),
 ): Promise<ExchangeResult> {
-  const { plaid, store } = deps;
-  const known = await store.findExchange(input.publicToken);
-  if (known?.state === 'exchanged' && known.itemId) return { ok: true, itemId: known.itemId };
-  if (known?.state === 'failed') return { ok: false, error: errorOf(known.error) };
+  const { store } = deps;
+  const ledger = store.exchangeLedger;
+  const recorded = settledResult(await store.findExchange(input.publicToken));
+  if (recorded) return recorded;
 
-  await store.beginExchange({ publicToken: input.publicToken, linkToken: input.linkToken });
+  const lease = await ledger.acquire({
+    key: input.publicToken,
+    linkToken: input.linkToken,
+    owner: attempt.owner,
+    ttlMs: LEASE_TTL_MS,
+  });
+  if (lease.kind === 'settled') {
+    const now = settledResult(await store.findExchange(input.publicToken));
+    if (now) return now;
+    throw ApplicationFailure.retryable(`exchange intent is ${lease.state} but unreadable`, 'EXCHANGE_STATE');
+  }
+  if (lease.kind === 'held') {
+    throw ApplicationFailure.retryable(
+      `attempt ${lease.owner} is exchanging this public token (its lease runs until ${lease.expiresAt}); ` +
+        `attempt ${attempt.owner} will not call Plaid at the same time`,
+      'EXCHANGE_IN_PROGRESS',
+    );
+  }
 
-  let accessToken: string;
-  let itemId: string;
+  const fence = { key: input.publicToken, generation: lease.generation };
+  const keeper = keepLease({ refresh: () => ledger.refresh({ ...fence, ttlMs: LEASE_TTL_MS }) });
   try {
-    const { data } = await plaid.itemPublicTokenExchange({ public_token: input.publicToken });
-    accessToken = data.access_token;
-    itemId = data.item_id;
-  } catch (err) {
+    if (attempt.cancellation.aborted) {
+      await ledger.release(fence);
+      throw cancelled(attempt, 'before exchanging a public token');
+    }
+    const callTimeoutMs = deps.plaidCallTimeoutMs ?? PLAID_CALL_TIMEOUT_MS;
+    await ledger.callStarted({ ...fence, mustOutliveMs: callTimeoutMs + CALL_MARGIN_MS });
+    let accessToken: string;
+    let itemId: string;
+    try {
+      const { data } = await deps.plaid.itemPublicTokenExchange(
+        { public_token: input.publicToken },
+        { signal: AbortSignal.any([attempt.cancellation, keeper.lost]), timeout: callTimeoutMs },
+      );
+      accessToken = data.access_token;
+      itemId = data.item_id;
+    } catch (err) {
+      return await afterFailedCall(err);
+    }
+
+    // Not fenced: the access token is the one fact that must never be dropped, whichever attempt
+    // holds it (Plaid hands it out once). completeExchange turns any state into 'exchanged'.
+    try {
+      await saveWithRetry(() =>
+        store.completeExchange({
+          publicToken: input.publicToken,
+          linkToken: input.linkToken,
+          clientUserId: input.clientUserId,
+          userId: input.userId,
+          itemId,
+          accessToken,
+        }),
+      );
+    } catch (err) {
+      // The call mark stays: the next attempt finds the exchange in doubt and, when Plaid refuses
+      // the spent token, records the outcome as unknown instead of a failure.
+      throw ApplicationFailure.retryable(
+        `Item ${itemId} was exchanged by attempt ${attempt.owner} but could not be stored: ${(err as Error).message}`,
+        'EXCHANGE_SAVE_FAILED',
+      );
+    }
+    return { ok: true, itemId };
+  } finally {
+    keeper.stop();
+  }
+
+  async function afterFailedCall(err: unknown): Promise<ExchangeResult> {
     const info = classifyPlaidError(err);
-    if (info.retryable) throw plaidFailure(err, 'exchanging a public token');
-    const error = {
-      code: info.code,
-      message:
-        known?.state === 'pending' && info.code === 'INVALID_PUBLIC_TOKEN'
-          ? `${info.message} (an earlier attempt may have exchanged it but could not record the result)`
-          : info.message,
-    };
-    await store.failExchange({ publicToken: input.publicToken, error });
+    const at = new Date().toISOString();
+    const wasCancelled = attempt.cancellation.aborted;
+    if (info.reachedPlaid === 'maybe') {
+      const lostBecause = wasCancelled
+        ? ' (the attempt was cancelled)'
+        : keeper.lost.aborted
+          ? ` (${(keeper.lost.reason as Error).message})`
+          : '';
+      await ledger.callEnded({
+        ...fence,
+        inDoubtReason: `attempt ${attempt.owner} sent /item/public_token/exchange and lost the answer at ${at}: ${info.code} ${info.message}${lostBecause}`,
+      });
+      await ledger.release(fence);
+      if (wasCancelled) throw cancelled(attempt, 'exchanging a public token');
+      throw ApplicationFailure.retryable(
+        `exchanging a public token: ${info.code} ${info.message}: the request may have reached Plaid; ` +
+          'the next attempt tells whether it was exchanged',
+        'EXCHANGE_ANSWER_LOST',
+        details(info),
+      );
+    }
+    if (lease.kind === 'acquired' && lease.inDoubt && !info.retryable) {
+      const error = { code: EXCHANGE_OUTCOME_UNKNOWN, message: unknownMessage(lease.inDoubt, info, at) };
+      await ledger.settle({ ...fence, state: 'unknown', error });
+      return { ok: false, error: { ...error, retryable: false } };
+    }
+    if (info.retryable) {
+      await ledger.callEnded({ ...fence, inDoubtReason: null });
+      await ledger.release(fence);
+      if (wasCancelled) throw cancelled(attempt, 'exchanging a public token');
+      throw plaidFailure(err, 'exchanging a public token');
+    }
+    const error = { code: info.code, message: info.message };
+    await ledger.settle({ ...fence, state: 'failed', error });
     return { ok: false, error: { ...error, retryable: false } };
   }
 
-  await saveWithRetry(() =>
-    store.completeExchange({
-      publicToken: input.publicToken,
-      linkToken: input.linkToken,
-      clientUserId: input.clientUserId,
-      userId: input.userId,
-      itemId,
-      accessToken,
-    }),
-  );
-  return { ok: true, itemId };
-}
-
-/**
- * The access token exists only in this process's memory until saved: keep trying for a while
- * (about 2 minutes) rather than letting Temporal retry, which would re-exchange a spent token.
- */
-async function saveWithRetry(save: () => Promise<void>): Promise<void> {
-  const giveUpAt = Date.now() + SAVE_BUDGET_MS;
-  let delay = 250;
-  for (;;) {
-    try {
-      return await save();
-    } catch (err) {
-      if (Date.now() + delay > giveUpAt) {
-        throw ApplicationFailure.nonRetryable(
-          `the Item was exchanged but could not be stored: ${(err as Error).message}`,
-          'ITEM_STORE_UNAVAILABLE',
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(delay * 2, 15_000);
-    }
+  function unknownMessage(inDoubt: InDoubt, info: PlaidErrorInfo, at: string): string {
+    return (
+      `the public token may have been exchanged at Plaid, but its access token never reached linkflow: ${inDoubt.reason}. ` +
+      `Attempt ${attempt.owner} tried again at ${at} and Plaid answered ${info.code} (${info.message}), ` +
+      'which is also what it answers for a token already exchanged; the Item, if Plaid created it, is not stored'
+    );
   }
 }
 
-function errorOf(stored: unknown): { code: string; message: string } {
+/** The result an intent already settled in the store stands for, or null while it is open. */
+function settledResult(known: ExchangeRecord | null): ExchangeResult | null {
+  if (!known) return null;
+  if (known.state === 'exchanged' && known.itemId) return { ok: true, itemId: known.itemId };
+  if (known.state === 'failed' || known.state === 'unknown') {
+    return { ok: false, error: { ...errorOf(known.error, known.state), retryable: false } };
+  }
+  return null;
+}
+
+function errorOf(stored: unknown, state: 'failed' | 'unknown'): { code: string; message: string } {
   const e = (stored ?? {}) as { code?: unknown; message?: unknown };
   return {
-    code: typeof e.code === 'string' ? e.code : 'EXCHANGE_FAILED',
+    code:
+      typeof e.code === 'string'
+        ? e.code
+        : state === 'unknown'
+          ? EXCHANGE_OUTCOME_UNKNOWN
+          : 'EXCHANGE_FAILED',
     message: typeof e.message === 'string' ? e.message : 'the public token could not be exchanged',
   };
+}
+
+function details(info: PlaidErrorInfo) {
+  return { code: info.code, type: info.type, status: info.status, request_id: info.requestId };
 }

@@ -15,6 +15,8 @@ import type { ActivityStore } from './store';
 export interface ActivityDeps {
   plaid: PlaidApi;
   store: ActivityStore;
+  /** Timeout of a once-only Plaid call (exchange, processor token); default PLAID_CALL_TIMEOUT_MS. */
+  plaidCallTimeoutMs?: number;
 }
 
 export function createActivities(deps: ActivityDeps): LinkSessionActivities {

@@ -1,15 +1,16 @@
 /** What the Link session activities need from the item store (src/store implements it). */
+import type { CallLedgers } from '../store/callLedger';
 import type { AccountMeta, Institution, PaymentProduct } from '../workflows/types';
 
 export interface ExchangeRecord {
-  state: 'pending' | 'exchanged' | 'failed';
+  /** 'unknown': an earlier request may have exchanged it; its answer was lost (callLedger.ts). */
+  state: 'pending' | 'exchanged' | 'failed' | 'unknown';
   itemId: string | null;
   error: unknown;
 }
 
-export interface ActivityStore {
+export interface ActivityStore extends Omit<CallLedgers, 'outcomeUnknownCounts'> {
   findExchange(publicToken: string): Promise<ExchangeRecord | null>;
-  beginExchange(i: { publicToken: string; linkToken: string }): Promise<void>;
   completeExchange(i: {
     publicToken: string;
     linkToken: string;
@@ -18,7 +19,6 @@ export interface ActivityStore {
     itemId: string;
     accessToken: string;
   }): Promise<void>;
-  failExchange(i: { publicToken: string; error: { code: string; message: string } }): Promise<void>;
   getAccessToken(itemId: string): Promise<string>;
   saveItemDetails(d: {
     itemId: string;
@@ -34,4 +34,11 @@ export interface ActivityStore {
     processorToken?: string | null;
     result: Record<string, unknown>;
   }): Promise<void>;
+  getPaymentSetup(linkToken: string): Promise<{
+    itemId: string;
+    accountId: string;
+    product: PaymentProduct;
+    result: Record<string, unknown>;
+    hasProcessorToken: boolean;
+  } | null>;
 }

@@ -10,6 +10,7 @@ import { apiConfigFromEnv } from '../api/config';
 import { serveApp } from '../api/server';
 import { ConfigError, loadEnv } from '../config/env';
 import { createLogger } from '../observability/logger';
+import { registerOutcomeGauges } from '../observability/metrics';
 import { connectClient } from '../temporal/connection';
 import { demoConfigFromEnv } from '../web/demoConfig';
 import { openServices } from './services';
@@ -30,6 +31,7 @@ try {
   );
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'linkflow_api_' });
+  registerOutcomeGauges(metrics, services.store);
   const app = createApp({
     temporal: { client, namespace: client.options.namespace, taskQueue: env.TEMPORAL_TASK_QUEUE },
     plaid: services.plaid,

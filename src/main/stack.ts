@@ -14,6 +14,7 @@ import { serveApp } from '../api/server';
 import type { Env } from '../config/env';
 import { startEmulator } from '../emulator';
 import type { Logger } from '../observability/logger';
+import { registerOutcomeGauges } from '../observability/metrics';
 import { ensureTemporalCli } from '../temporal/cli';
 import { connectClient, connectWorker } from '../temporal/connection';
 import { type DevServer, startDevServer } from '../temporal/devServer';
@@ -150,6 +151,7 @@ export function createStack(env: Env, opts: { logger: Logger }): EmbeddedStack {
 
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'linkflow_api_' });
+    registerOutcomeGauges(metrics, services.store);
     const app = createApp({
       temporal: { client, namespace, taskQueue: env.TEMPORAL_TASK_QUEUE },
       plaid: services.plaid,

@@ -24,6 +24,8 @@ try {
   const worker = await createServicesWorker(services, { connection, namespace });
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.once(signal, () => {
+      // Activities in flight (an exchange saving its access token) get SHUTDOWN_GRACE_MS to finish.
+      console.log(`linkflow worker: ${signal}, stopping; activities in flight may finish first`);
       if (worker.getState() === 'RUNNING') worker.shutdown();
     });
   console.log(

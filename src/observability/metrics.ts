@@ -2,7 +2,7 @@
  * The API's Prometheus metrics, registered on an injected registry (tests use a fresh one per app).
  * Registering twice on one registry returns the metrics already there instead of throwing.
  */
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -83,4 +83,60 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
         }),
     ),
   };
+}
+
+/** Where the unknown-outcome figures come from: the store, shared by the worker and the API. */
+export interface OutcomeSource {
+  outcomeUnknownCounts(): Promise<{ exchanges: number; processorTokens: number }>;
+}
+
+/**
+ * Gauges read from the store at scrape time: exchanges (and processor tokens) whose outcome is
+ * unknown because Plaid's answer was lost. The worker records them, the API serves /metrics; the
+ * store is what both processes share (`npm start` or `npm run worker` + `npm run api`). A scrape
+ * that cannot read the store reports NaN rather than a stale figure.
+ */
+export function registerOutcomeGauges(registry: Registry, source: OutcomeSource): void {
+  let pending: Promise<{ exchanges: number; processorTokens: number } | null> | null = null;
+  // Both gauges of one scrape share one query.
+  const read = () => {
+    pending ??= source
+      .outcomeUnknownCounts()
+      .catch(() => null)
+      .finally(() => {
+        setTimeout(() => {
+          pending = null;
+        }, 0);
+      });
+    return pending;
+  };
+  const gauge = (
+    name: string,
+    help: string,
+    pick: (c: { exchanges: number; processorTokens: number }) => number,
+  ) =>
+    getOrCreate(
+      registry,
+      name,
+      () =>
+        new Gauge({
+          name,
+          help,
+          registers: [registry],
+          async collect() {
+            const counts = await read();
+            this.set(counts ? pick(counts) : Number.NaN);
+          },
+        }),
+    );
+  gauge(
+    'linkflow_exchange_outcome_unknown',
+    'Public tokens whose exchange outcome is unknown (the request may have reached Plaid, its answer was lost, a retry was refused): recorded as EXCHANGE_OUTCOME_UNKNOWN',
+    (c) => c.exchanges,
+  );
+  gauge(
+    'linkflow_processor_token_outcome_unknown',
+    'Link sessions whose /processor/token/create answer was lost (a processor token may exist at the processor): recorded as PROCESSOR_TOKEN_OUTCOME_UNKNOWN',
+    (c) => c.processorTokens,
+  );
 }

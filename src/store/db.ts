@@ -28,7 +28,31 @@ export interface OpenDatabaseOptions {
   migrate?: boolean;
   /** `pg` pool size (default 10). */
   maxConnections?: number;
+  /** Bounds on every wait for the database (defaults: DEFAULT_DB_WAITS). */
+  waits?: Partial<DbWaits>;
 }
+
+/**
+ * Every wait for the database is bounded, so an activity never hangs on it past its own timeouts:
+ * a wait that expires is a StoreTimeoutError (retryable) saying what was waited for.
+ */
+export interface DbWaits {
+  /** `pg`: getting a pooled connection (pool exhausted or server unreachable). */
+  connectMs: number;
+  /** `pg`: server-side `statement_timeout`, including lock waits inside a statement. */
+  statementMs: number;
+  /** `pg`: client-side `query_timeout`, for a server that stops answering (above statementMs). */
+  queryMs: number;
+  /** PGlite: waiting for its single connection, held by one statement or transaction at a time. */
+  lockMs: number;
+}
+
+export const DEFAULT_DB_WAITS: DbWaits = {
+  connectMs: 5_000,
+  statementMs: 15_000,
+  queryMs: 20_000,
+  lockMs: 15_000,
+};
 
 /** Where a query ran: tracks "inside a transaction of this Db" to catch queries that bypass `tx`. */
 interface TxScope {

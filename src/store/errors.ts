@@ -60,3 +60,27 @@ export class PaymentSetupConflictError extends StoreError {
     );
   }
 }
+
+/**
+ * A fenced write of a lease holder matched no row: another attempt took the lease over (a newer
+ * generation) or it was released. The holder must stop talking to Plaid and write nothing more.
+ */
+export class LeaseLostError extends StoreError {
+  override name = 'LeaseLostError';
+  constructor(message: string) {
+    super('LEASE_LOST', message);
+  }
+}
+
+/**
+ * A bounded database wait expired (no connection, a query or a lock wait took too long). Worth
+ * retrying: nothing was decided, the message says what was waited for and for how long.
+ */
+export class StoreTimeoutError extends StoreError {
+  override name = 'StoreTimeoutError';
+  readonly retryable = true;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message);
+    if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}

@@ -1,11 +1,15 @@
-export type { Db, OpenDatabaseOptions } from './db';
+export type { CallLedger, CallLedgers, InDoubt, LeaseOutcome } from './callLedger';
+export { createCallLedgers } from './callLedger';
+export { type Db, type DbWaits, DEFAULT_DB_WAITS, type OpenDatabaseOptions } from './db';
 export {
   ExchangeConflictError,
   IdempotencyKeyConflictError,
+  LeaseLostError,
   NotFoundError,
   PaymentSetupConflictError,
   type StoredLinkSession,
   StoreError,
+  StoreTimeoutError,
 } from './errors';
 export {
   createItemStore,

@@ -10,6 +10,7 @@
 import { decryptString, encryptString, sha256Hex } from '../crypto/aesGcm';
 import type { Keyring } from '../crypto/keyring';
 import type { AccountMeta, Institution, PaymentProduct } from '../workflows/types';
+import { type CallLedgers, createCallLedgers } from './callLedger';
 import type { Db } from './db';
 import {
   ExchangeConflictError,
@@ -19,7 +20,8 @@ import {
   type StoredLinkSession,
 } from './errors';
 
-export type ExchangeState = 'pending' | 'exchanged' | 'failed';
+/** 'unknown': a request may have exchanged it at Plaid but its answer was lost (callLedger.ts). */
+export type ExchangeState = 'pending' | 'exchanged' | 'failed' | 'unknown';
 
 export interface StoredUser {
   clientUserId: string;
@@ -70,7 +72,8 @@ export interface ReencryptFailure {
   message: string;
 }
 
-export interface ItemStore {
+/** The exchange fence and the processor-token intents live in callLedger.ts. */
+export interface ItemStore extends CallLedgers {
   upsertUser(u: { clientUserId: string; userId: string; userToken?: string | null }): Promise<void>;
   getUser(clientUserId: string): Promise<StoredUser | null>;
 
@@ -241,6 +244,7 @@ export function createItemStore(db: Db, keyring: Keyring): ItemStore {
   }
 
   return {
+    ...createCallLedgers(db),
     async upsertUser(u) {
       const setToken = u.userToken !== undefined;
       const enc = u.userToken ? seal(u.userToken, userTokenAad(u.clientUserId)) : null;

@@ -9,8 +9,8 @@ import { PostgresDb } from './postgres';
  */
 export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Db> {
   const db: Db = opts.databaseUrl
-    ? new PostgresDb(opts.databaseUrl, { maxConnections: opts.maxConnections })
-    : await PgliteDb.open(opts.dataDir);
+    ? new PostgresDb(opts.databaseUrl, { maxConnections: opts.maxConnections, waits: opts.waits })
+    : await PgliteDb.open(opts.dataDir, { waits: opts.waits });
   if (opts.migrate !== false) {
     try {
       await migrate(db);

@@ -8,7 +8,15 @@
 import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
-import { assertNotInsideOwnTransaction, type Db, TransactionHandle, withinTransactionOf } from './db';
+import {
+  assertNotInsideOwnTransaction,
+  type Db,
+  type DbWaits,
+  DEFAULT_DB_WAITS,
+  TransactionHandle,
+  withinTransactionOf,
+} from './db';
+import { StoreTimeoutError } from './errors';
 import { Mutex } from './mutex';
 
 const openInThisProcess = new Set<string>();
@@ -57,21 +65,33 @@ export class PgliteDb implements Db {
   readonly kind = 'pglite' as const;
   readonly #mutex = new Mutex();
   #closed = false;
+  readonly #wait: { ms: number; onTimeout: () => Error };
 
   private constructor(
     private readonly pg: PGlite,
     private readonly release: () => Promise<void>,
-  ) {}
+    lockMs: number,
+  ) {
+    this.#wait = {
+      ms: lockMs,
+      onTimeout: () =>
+        new StoreTimeoutError(
+          'DB_LOCK_TIMEOUT',
+          `waited ${lockMs} ms for the embedded database (PGlite runs one statement or transaction at a time and another held it that long); nothing was written`,
+        ),
+    };
+  }
 
-  static async open(dataDir?: string): Promise<PgliteDb> {
+  static async open(dataDir?: string, opts: { waits?: Partial<DbWaits> } = {}): Promise<PgliteDb> {
+    const lockMs = opts.waits?.lockMs ?? DEFAULT_DB_WAITS.lockMs;
     // Imported here, not at the top: the WebAssembly PostgreSQL costs ~40 MB of RSS once loaded,
     // which a worker or API on real PostgreSQL should never pay (issue 9).
     const { PGlite } = await import('@electric-sql/pglite');
-    if (dataDir === undefined) return new PgliteDb(await PGlite.create(), async () => undefined);
+    if (dataDir === undefined) return new PgliteDb(await PGlite.create(), async () => undefined, lockMs);
     await mkdir(resolve(dataDir, '..'), { recursive: true });
     const release = await acquireDirLock(dataDir);
     try {
-      return new PgliteDb(await PGlite.create({ dataDir: resolve(dataDir) }), release);
+      return new PgliteDb(await PGlite.create({ dataDir: resolve(dataDir) }), release, lockMs);
     } catch (err) {
       await release();
       throw err;
@@ -85,31 +105,33 @@ export class PgliteDb implements Db {
 
   async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]> {
     this.#guard();
-    return this.#mutex.run(async () => (await this.pg.query<R>(sql, params)).rows);
+    return this.#mutex.run(async () => (await this.pg.query<R>(sql, params)).rows, this.#wait);
   }
 
   async exec(sql: string): Promise<void> {
     this.#guard();
-    await this.#mutex.run(() => this.pg.exec(sql));
+    await this.#mutex.run(() => this.pg.exec(sql), this.#wait);
   }
 
   async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     this.#guard();
-    return this.#mutex.run(() =>
-      this.pg.transaction(async (ptx) => {
-        const tx = new TransactionHandle(
-          'pglite',
-          async (sql, params) => (await ptx.query<Record<string, unknown>>(sql, params)).rows,
-          async (sql) => {
-            await ptx.exec(sql);
-          },
-        );
-        try {
-          return await withinTransactionOf(this, () => fn(tx));
-        } finally {
-          tx.finish();
-        }
-      }),
+    return this.#mutex.run(
+      () =>
+        this.pg.transaction(async (ptx) => {
+          const tx = new TransactionHandle(
+            'pglite',
+            async (sql, params) => (await ptx.query<Record<string, unknown>>(sql, params)).rows,
+            async (sql) => {
+              await ptx.exec(sql);
+            },
+          );
+          try {
+            return await withinTransactionOf(this, () => fn(tx));
+          } finally {
+            tx.finish();
+          }
+        }),
+      this.#wait,
     );
   }
 

@@ -11,6 +11,7 @@ import {
   type WorkflowBundle,
   type WorkflowBundleOption,
 } from '@temporalio/worker';
+import { LONGEST_EXCHANGE_ATTEMPT_MS } from '../activities/attempt';
 import type { LinkSessionActivities } from '../workflows/activityTypes';
 import { failureConverterPath, linkflowDataConverter, runningBuilt } from './dataConverter';
 
@@ -35,7 +36,30 @@ export interface LinkSessionWorkerOptions {
    * session is replayed from its history (~90 events) on its next signal.
    */
   maxCachedWorkflows?: number;
+  /** Overrides SHUTDOWN_GRACE_MS (tests). */
+  shutdownGraceMs?: number;
 }
+
+/**
+ * On shutdown (SIGTERM, Ctrl-C) the worker stops polling and waits this long for activities in
+ * flight before cancelling them: longer than an exchange attempt's worst case (DB waits, the
+ * Plaid call, the ~2 min save of an access token held only in memory), so a save in progress
+ * finishes. An exchange cancelled before its save releases its lease and records the call's
+ * outcome as in doubt. The SDK default is 0: cancel at once.
+ */
+export const SHUTDOWN_GRACE_MS = LONGEST_EXCHANGE_ATTEMPT_MS + 10_000;
+/**
+ * After this the worker gives up on a graceful shutdown (GracefulShutdownPeriodExpiredError): a
+ * process manager's stop timeout (compose `stop_grace_period`) must be above it.
+ */
+export const SHUTDOWN_FORCE_MS = SHUTDOWN_GRACE_MS + 15_000;
+/**
+ * Heartbeats reach the server at most every 5 s, whatever the heartbeat timeout (the SDK's
+ * default throttle is 80% of it: 24 s of a 30 s timeout leaves 6 s of slack, one late flush on a
+ * loaded machine and a live attempt is timed out and retried beside itself). With 5 s, five
+ * heartbeats may be lost first, and a cancellation reaches the activity within ~5 s.
+ */
+export const MAX_HEARTBEAT_THROTTLE_MS = 5_000;
 
 async function defaultWorkflowBundle(): Promise<WorkflowBundleOption> {
   if (runningBuilt) return { codePath: fileURLToPath(new URL(`./${WORKFLOW_BUNDLE_FILE}`, import.meta.url)) };
@@ -59,5 +83,8 @@ export async function createLinkSessionWorker(opts: LinkSessionWorkerOptions): P
     activities: opts.activities,
     dataConverter: linkflowDataConverter(opts.codec),
     ...(opts.maxCachedWorkflows !== undefined && { maxCachedWorkflows: opts.maxCachedWorkflows }),
+    shutdownGraceTime: opts.shutdownGraceMs ?? SHUTDOWN_GRACE_MS,
+    shutdownForceTime: (opts.shutdownGraceMs ?? SHUTDOWN_GRACE_MS) + (SHUTDOWN_FORCE_MS - SHUTDOWN_GRACE_MS),
+    maxHeartbeatThrottleInterval: MAX_HEARTBEAT_THROTTLE_MS,
   });
 }

@@ -30,11 +30,13 @@ import type { ErrorInfo, LinkSessionInput, SessionStatus } from './types';
 const plaidRetry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
 
 const { exchangePublicToken } = proxyActivities<LinkSessionActivities>({
-  // Longer than the in-process save retries (~2 min): Temporal must not start a second attempt
-  // while the first still holds an access token it has not stored yet.
-  startToCloseTimeout: '3m',
-  // The activity heartbeats every 2 s while it works: a worker killed mid-exchange is noticed in
-  // 30 s (and the exchange retried on another) instead of after the whole 3 minutes.
+  // Above an attempt's worst case (DB waits ~35 s, the 20 s Plaid call, the ~2 min save of an
+  // access token held only in memory, describing the Item): Temporal must not start a second
+  // attempt while the first still saves (the lease would hold it back anyway).
+  startToCloseTimeout: '4m',
+  // The activity heartbeats every 2 s and the worker sends one at most every 5 s: six per
+  // timeout, so a loaded machine does not time out a live attempt, while a worker killed
+  // mid-exchange is noticed in 30 s (and the exchange retried on another) instead of 4 minutes.
   heartbeatTimeout: '30s',
   // A public token expires 30 minutes after Link created it: past that, retrying is pointless.
   scheduleToCloseTimeout: '30m',

@@ -7,12 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Db } from '../../src/store';
+import type { Db, DbWaits } from '../../src/store';
 import { openDatabase } from '../../src/store';
 import { PostgresDb } from '../../src/store/postgres';
 
 export interface Target {
-  open(opts?: { migrate?: boolean }): Promise<Db>;
+  open(opts?: { migrate?: boolean; waits?: Partial<DbWaits>; maxConnections?: number }): Promise<Db>;
   dispose(): Promise<void>;
 }
 
@@ -26,7 +26,8 @@ const pglite: DriverCase = {
   async createTarget() {
     const dir = await mkdtemp(join(tmpdir(), 'linkflow-store-'));
     return {
-      open: (opts) => openDatabase({ dataDir: join(dir, 'pglite'), migrate: opts?.migrate }),
+      open: (opts) =>
+        openDatabase({ dataDir: join(dir, 'pglite'), migrate: opts?.migrate, waits: opts?.waits }),
       dispose: () => rm(dir, { recursive: true, force: true }),
     };
   },
@@ -42,7 +43,13 @@ function postgres(url: string): DriverCase {
       const scoped = new URL(url);
       scoped.searchParams.set('options', `-c search_path=${schema}`);
       return {
-        open: (opts) => openDatabase({ databaseUrl: scoped.toString(), migrate: opts?.migrate }),
+        open: (opts) =>
+          openDatabase({
+            databaseUrl: scoped.toString(),
+            migrate: opts?.migrate,
+            waits: opts?.waits,
+            maxConnections: opts?.maxConnections,
+          }),
         async dispose() {
           await admin.query(`DROP SCHEMA ${schema} CASCADE`);
           await admin.close();
