@@ -314,8 +314,9 @@ async function oneRep(
     });
     if (view.status !== 'completed')
       throw new Error(`session ${s.sessionId} is ${view.status} after the choice`);
+    // The run itself stays open while the link token could still produce Items (hours): the cost
+    // of a completed session is its history at the moment the choice completed it.
     const handle = stack.client.workflow.getHandle(linkSessionWorkflowId(s.sessionId));
-    await handle.result();
     const d = await handle.describe();
     s.eventsAtCompleted = d.historyLength;
     s.bytesAtCompleted = d.historySize ?? 0;

@@ -63,6 +63,8 @@ export interface StoreCounts {
   exchanged: number;
   pending: number;
   failed: number;
+  /** Exchanges recorded as EXCHANGE_OUTCOME_UNKNOWN. */
+  unknown: number;
 }
 
 export interface ReencryptFailure {
@@ -525,10 +527,11 @@ export function createItemStore(db: Db, keyring: Keyring): ItemStore {
                 count(*)::int AS exchanges,
                 (count(*) FILTER (WHERE state = 'exchanged'))::int AS exchanged,
                 (count(*) FILTER (WHERE state = 'pending'))::int AS pending,
-                (count(*) FILTER (WHERE state = 'failed'))::int AS failed
+                (count(*) FILTER (WHERE state = 'failed'))::int AS failed,
+                (count(*) FILTER (WHERE state = 'unknown'))::int AS unknown
            FROM exchange_intents`,
       );
-      return row ?? { items: 0, exchanges: 0, exchanged: 0, pending: 0, failed: 0 };
+      return row ?? { items: 0, exchanges: 0, exchanged: 0, pending: 0, failed: 0, unknown: 0 };
     },
 
     async reencryptSecrets() {

@@ -20,6 +20,8 @@ export interface AuditedSession {
   linkToken: string;
   /** What `/__emulator/link/complete` answered (the tokens Plaid produced), null if Link never completed. */
   link: CompletedLink | null;
+  /** Every Link session of the token, when the user opened Link more than once. */
+  links?: CompletedLink[];
   /** The workflow's result. */
   result: SessionView;
   /** The same session read back through the API (GET /link/sessions/:id), when the test did. */
@@ -36,6 +38,8 @@ export interface AuditSummary {
   double_exchanges: number;
   explained_losses: number;
   silent_losses: number;
+  /** Tokens recorded as EXCHANGE_OUTCOME_UNKNOWN (the answer was lost, a retry was refused). */
+  outcome_unknown: number;
   webhooks_delivered: number;
   duplicates_delivered: number;
   webhooks_dropped: number;
@@ -60,6 +64,7 @@ export async function auditSessions(
   let doubles = 0;
   let explained = 0;
   let silent = 0;
+  let unknown = 0;
   let chosen = 0;
 
   for (const s of sessions) {
@@ -75,7 +80,7 @@ export async function auditSessions(
     if (s.apiView && JSON.stringify(apiView) !== JSON.stringify(v)) {
       violations.push(`${where}: the API's view differs from the workflow's result`);
     }
-    const tokens = s.link?.items ?? [];
+    const tokens = s.links?.flatMap((l) => l.items) ?? s.link?.items ?? [];
     produced += tokens.length;
     if (v.items.length !== tokens.length) {
       violations.push(`${where}: Plaid produced ${tokens.length} Items, the view lists ${v.items.length}`);
@@ -83,6 +88,12 @@ export async function auditSessions(
     const stored = new Set((await store.listItems(s.linkToken)).map((i) => i.itemId));
     const exchangedInView = new Set(v.items.filter((i) => i.status === 'exchanged').map((i) => i.item_id));
     const failedInView = v.items.filter((i) => i.status === 'failed');
+    const unknownInView = v.items.filter((i) => i.status === 'outcome_unknown');
+    for (const u of unknownInView) {
+      if (u.error?.code !== 'EXCHANGE_OUTCOME_UNKNOWN')
+        violations.push(`${where}: an Item of unknown outcome without EXCHANGE_OUTCOME_UNKNOWN`);
+    }
+    unknown += unknownInView.length;
     for (const f of failedInView) {
       if (!f.error?.code) violations.push(`${where}: a failed Item without an error code`);
       else failedByCode[f.error.code] = (failedByCode[f.error.code] ?? 0) + 1;
@@ -122,13 +133,14 @@ export async function auditSessions(
       if (!tokens.some((t) => t.item_id === id))
         violations.push(`${where}: the store holds an Item Plaid never made`);
     }
-    if (failedInView.length !== neverExchanged + lostHere) {
+    if (failedInView.length + unknownInView.length !== neverExchanged + lostHere) {
       violations.push(
-        `${where}: ${failedInView.length} failed Items in the view, but ${neverExchanged} tokens never exchanged and ${lostHere} lost`,
+        `${where}: ${failedInView.length} failed and ${unknownInView.length} unknown Items in the view, but ${neverExchanged} tokens never exchanged and ${lostHere} not stored`,
       );
     }
     if (lostHere > 0) {
-      const reported = failedInView.filter((f) => EXPLAINED.test(f.error?.message ?? '')).length;
+      const reported =
+        unknownInView.length + failedInView.filter((f) => EXPLAINED.test(f.error?.message ?? '')).length;
       const explainedHere = Math.min(reported, lostHere);
       explained += explainedHere;
       silent += lostHere - explainedHere;
@@ -152,6 +164,7 @@ export async function auditSessions(
     double_exchanges: doubles,
     explained_losses: explained,
     silent_losses: silent,
+    outcome_unknown: unknown,
     webhooks_delivered: delivered.length,
     duplicates_delivered: delivered.length - distinct.size,
     webhooks_dropped: hooks.filter((w) => w.dropped).length,
@@ -177,6 +190,8 @@ export async function auditSessions(
   if (counts.pending !== 0) violations.push(`store: ${counts.pending} exchange intents left pending`);
   if (counts.failed !== failed)
     violations.push(`store: ${counts.failed} intents failed, the views show ${failed}`);
+  if (counts.unknown !== unknown)
+    violations.push(`store: ${counts.unknown} intents of unknown outcome, the views show ${unknown}`);
   return { summary, violations };
 }
 
