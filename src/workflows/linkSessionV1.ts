@@ -4,13 +4,7 @@
  * closed when the first Link session settled; the current version outlives it. Do not change
  * the commands this issues.
  */
-import {
-  allHandlersFinished,
-  condition,
-  log,
-  patched,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { allHandlersFinished, condition, log, patched, workflowInfo } from '@temporalio/workflow';
 import { initialState, isTerminal, type SessionState, statusOf, toView } from './reducer';
 import { createSessionRuntime, resumeCommands } from './sessionRuntime';
 import { nextPollDelay, windowEnd } from './timing';

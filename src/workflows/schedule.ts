@@ -11,6 +11,9 @@ import { lastFinishedAt, openLinkSessions, type SessionState, statusOf } from '.
 import { nextPollDelay } from './timing';
 import type { LinkSessionInput } from './types';
 
+/** Polling cadence once every known Link session ended (a reopened Link's tokens last 30 min). */
+export const TAIL_POLL_EVERY_MS = 20 * 60_000;
+
 export type ScheduledAction =
   /** Nobody chose a payment account in time. */
   | 'selectionTimeout'
@@ -65,14 +68,19 @@ export function nextDue(state: SessionState, input: LinkSessionInput, now: numbe
     // Polling is the fallback while the token can still produce Items and webhooks are quiet.
     // Once the token expired, the look after expiry is the next poll; then only open sessions need one.
     const pollingWanted = state.lookedAfterExpiry ? open > 0 : now < expiration;
+    // After every known Link session ended, polling only guards against a reopened Link whose
+    // webhooks are all lost: slowly, but within a public token's 30 minutes.
+    const tail = state.finished !== null && open === 0;
+    const quietFor = tail ? (timing.tailPollEveryMs ?? TAIL_POLL_EVERY_MS) : timing.pollAfterMs;
     const lastNews = Math.max(ms(state.createdAt), ms(state.lastWebhookAt));
-    const quietAt = lastNews + timing.pollAfterMs;
+    const quietAt = lastNews + quietFor;
     if (pollingWanted && !state.polling.active) candidates.push({ at: quietAt, action: 'startPolling' });
     else if (state.polling.active && (!pollingWanted || now < quietAt))
       candidates.push({ at: now, action: 'stopPolling' });
     else if (state.polling.active) {
       const from = Math.max(lastPoll, quietAt);
-      candidates.push({ at: from + nextPollDelay(timing, state.polling.unchanged ?? 0), action: 'poll' });
+      const delay = tail ? quietFor : nextPollDelay(timing, state.polling.unchanged ?? 0);
+      candidates.push({ at: from + delay, action: 'poll' });
     }
   } else if (state.polling.active) {
     candidates.push({ at: now, action: 'stopPolling' });

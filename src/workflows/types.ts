@@ -29,6 +29,12 @@ export interface TimingPolicy {
   /** How long the session waits for the payment-account choice. */
   selectionTimeoutMs: number;
   /**
+   * Polling cadence once every known Link session ended and before the token expired (default
+   * 20 minutes, inside a public token's 30): only a reopened Link whose webhooks were all lost
+   * needs it.
+   */
+  tailPollEveryMs?: number;
+  /**
    * History length at which a run continues as new (default 2,000; Temporal's own suggestion
    * also counts). Lowered only by tests, to record and replay a continue-as-new.
    */

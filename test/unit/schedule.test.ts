@@ -76,7 +76,10 @@ describe('schedule: when the session acts on its own', () => {
       },
     ]);
     expect(mayClose(s, 0)).toBe(false); // the token may still open Link again
-    expect(nextDue(s, input, T0)?.action).toBe('startPolling');
+    // Polling now only guards a reopened Link with lost webhooks: every 20 minutes, not every one.
+    expect(nextDue(s, input, T0)).toEqual({ at: T0 + 20 * MIN, action: 'startPolling' });
+    const polling = apply(s, [{ type: 'pollingChanged', active: true }, polled(T0 + 20 * MIN)]);
+    expect(nextDue(polling, input, T0 + 20 * MIN)).toEqual({ at: T0 + 40 * MIN, action: 'poll' });
     const afterExpiry = T0 + 240 * MIN;
     s = apply(s, [{ type: 'pollingChanged', active: false }]);
     // A failed look after expiry is repeated; a good one lets the run close.
