@@ -25,6 +25,7 @@ import { createKeyring, generateKeyBase64, type Keyring } from '../../src/crypto
 import { type EmulatorStateView, type StartedEmulator, startEmulator } from '../../src/emulator';
 import type { CompleteLinkResult, WebhookFaults } from '../../src/emulator/linkFlow';
 import { createLogger } from '../../src/observability/logger';
+import { registerOutcomeGauges } from '../../src/observability/metrics';
 import { createPlaidClient } from '../../src/plaid/client';
 import { createItemStore, type Db, type ItemStore, openDatabase } from '../../src/store';
 import { PostgresDb } from '../../src/store/postgres';
@@ -402,6 +403,7 @@ export async function startLinkflowStack(opts: LinkflowStackOptions): Promise<Li
 
     const apiPort = await freePort();
     const webhookUrl = `http://127.0.0.1:${apiPort}/webhooks/plaid`;
+    const metrics = new Registry();
     const app = createApp({
       temporal: { client, namespace: opts.temporal.namespace, taskQueue },
       plaid,
@@ -417,8 +419,10 @@ export async function startLinkflowStack(opts: LinkflowStackOptions): Promise<Li
       },
       logger: createLogger({ level: process.env.LINKFLOW_TEST_LOG ?? 'silent' }),
       codec,
-      metrics: new Registry(),
+      metrics,
     });
+    // As npm start and npm run api do: /metrics reads the outcome-unknown counts from the store.
+    registerOutcomeGauges(metrics, store);
     const apiServer: RunningServer = await serveApp(app, { hostname: '127.0.0.1', port: apiPort });
     cleanups.push(() => apiServer.close());
 
