@@ -27,6 +27,7 @@ import { openServices, type Services } from '../src/main/services';
 import { createLogger } from '../src/observability/logger';
 import { connectClient, connectWorker } from '../src/temporal/connection';
 import { type DevServer, startDevServer } from '../src/temporal/devServer';
+import { webhookSignalSigner } from '../src/temporal/webhookSignalMac';
 import { createLinkSessionWorker } from '../src/temporal/worker';
 import { freePort } from '../test/helpers/freePort';
 
@@ -196,6 +197,7 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       logger,
       codec: services.codec,
       metrics,
+      signWebhookSignal: webhookSignalSigner(services.keyring),
     });
     const api = await serveApp(app, { hostname: env.HOST, port: env.PORT });
     stops.push(() => api.close());

@@ -63,6 +63,7 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
       clock,
       maxBodyBytes: config.webhookMaxBodyBytes ?? 64 * 1024,
       temporalTimeoutMs,
+      ...(deps.signWebhookSignal && { signSignal: deps.signWebhookSignal }),
     }),
   );
   const service = createSessionService({

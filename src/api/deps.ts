@@ -86,6 +86,12 @@ export interface WebhookVerificationKey {
  */
 export type WebhookKeySource = (kid: string) => Promise<WebhookVerificationKey | null>;
 
+/**
+ * Adds the webhook MAC to a signal for one workflow (`webhookSignalSigner` in
+ * src/temporal/webhookSignalMac.ts): the Link session workflow refuses webhook signals without it.
+ */
+export type WebhookSignalSigner = <T extends object>(workflowId: string, signal: T) => T;
+
 export interface Clock {
   now(): Date;
 }
@@ -151,4 +157,9 @@ export interface ApiDeps {
   metrics: Registry;
   /** Defaults to `/webhook_verification_key/get` through `plaid`. */
   webhookKeys?: WebhookKeySource;
+  /**
+   * Authenticates the signals the webhook route sends. Every composition passes one; without it
+   * signals go unsigned (API tests on a fixture workflow) and the real workflow refuses them.
+   */
+  signWebhookSignal?: WebhookSignalSigner;
 }

@@ -11,6 +11,7 @@ import { serveApp } from '../api/server';
 import { ConfigError, loadEnv } from '../config/env';
 import { createLogger } from '../observability/logger';
 import { connectClient } from '../temporal/connection';
+import { webhookSignalSigner } from '../temporal/webhookSignalMac';
 import { demoConfigFromEnv } from '../web/demoConfig';
 import { openServices } from './services';
 
@@ -45,6 +46,7 @@ try {
     logger,
     codec: services.codec,
     metrics,
+    signWebhookSignal: webhookSignalSigner(services.keyring),
   });
   const server = await serveApp(app, { hostname: env.HOST, port: env.PORT });
   logger.info({ url: server.url, task_queue: env.TEMPORAL_TASK_QUEUE }, `linkflow API on ${server.url}`);

@@ -18,6 +18,7 @@ import { ensureTemporalCli } from '../temporal/cli';
 import { connectClient, connectWorker } from '../temporal/connection';
 import { type DevServer, startDevServer } from '../temporal/devServer';
 import { installWorkerRuntime } from '../temporal/runtime';
+import { webhookSignalSigner } from '../temporal/webhookSignalMac';
 import { demoConfigFromEnv } from '../web/demoConfig';
 import { createServicesWorker } from './linkSessionWorker';
 import { openServices } from './services';
@@ -161,6 +162,7 @@ export function createStack(env: Env, opts: { logger: Logger }): EmbeddedStack {
       logger,
       codec: services.codec,
       metrics,
+      signWebhookSignal: webhookSignalSigner(services.keyring),
     });
     const server = await serveApp(app, { hostname: env.HOST, port: env.PORT });
     stops.unshift({ name: 'API', stop: () => server.close() });

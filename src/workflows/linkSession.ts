@@ -38,6 +38,12 @@ import {
   toView,
 } from './reducer';
 import { LinkItemCount, LinkSessionStatus } from './searchAttributes';
+import {
+  type Checked,
+  checkItemAddResult,
+  checkPaymentAccountRequest,
+  checkSessionFinished,
+} from './signalValidation';
 import { nextPollDelay, windowEnd } from './timing';
 import type { ErrorInfo, LinkSessionInput, SessionStatus, SessionView } from './types';
 
@@ -194,15 +200,28 @@ export async function linkSessionWorkflow(
       (err): SessionEvent => ({ type: 'pollFailed', error: failureInfo(err), at: nowIso(), final }),
     );
 
-  setHandler(itemAddResultSignal, (s) =>
+  // A signal is checked before it becomes an event; a refused one is only recorded (see
+  // signalValidation.ts). Histories from before the check replay as they ran.
+  const checked = <T>(signal: string, check: (raw: unknown) => Checked<T>, raw: unknown): T | null => {
+    if (!patched('validate-signals')) return raw as T;
+    const result = check(raw);
+    if (result.ok) return result.value;
+    dispatch({ type: 'signalRejected', signal, reason: result.reason });
+    return null;
+  };
+  setHandler(itemAddResultSignal, (raw) => {
+    const s = checked('itemAddResult', checkItemAddResult, raw);
+    if (!s) return;
     dispatch({
       type: 'itemAddResult',
       publicToken: s.public_token,
       linkSessionId: s.link_session_id,
       at: s.received_at,
-    }),
-  );
-  setHandler(sessionFinishedSignal, (s) =>
+    });
+  });
+  setHandler(sessionFinishedSignal, (raw) => {
+    const s = checked('sessionFinished', checkSessionFinished, raw);
+    if (!s) return;
     dispatch({
       type: 'sessionFinished',
       status: s.status,
@@ -210,8 +229,8 @@ export async function linkSessionWorkflow(
       publicTokens: s.public_tokens,
       at: s.received_at,
       source: 'session_finished',
-    }),
-  );
+    });
+  });
   setHandler(getSessionQuery, () => toView(state));
   setHandler(
     selectPaymentAccountUpdate,
@@ -222,7 +241,10 @@ export async function linkSessionWorkflow(
     },
     {
       // Runs before anything is written to history: a refused choice leaves no trace.
-      validator: ({ account_id }) => {
+      validator: (raw) => {
+        const request = checkPaymentAccountRequest(raw);
+        if (!request.ok) throw ApplicationFailure.nonRetryable(request.reason, 'MALFORMED_REQUEST');
+        const { account_id } = request.value;
         const view = toView(state);
         if (view.status !== 'awaiting_payment_account' || state.paymentPhase.phase !== 'none') {
           throw ApplicationFailure.nonRetryable(

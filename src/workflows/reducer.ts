@@ -104,7 +104,9 @@ export type SessionEvent =
   | { type: 'paymentSucceeded'; result: PaymentSetupResult }
   | { type: 'paymentFailed'; error: ErrorInfo }
   | { type: 'windowClosed'; at: string }
-  | { type: 'selectionTimedOut'; at: string };
+  | { type: 'selectionTimedOut'; at: string }
+  /** A signal refused by signalValidation.ts: recorded, never turned into work. */
+  | { type: 'signalRejected'; signal: string; reason: string };
 
 export type Command =
   | { type: 'exchange'; publicToken: string }
@@ -355,6 +357,11 @@ function apply(state: SessionState, event: SessionEvent): SessionState {
       const s = state.finished ? state : markFinished(state, 'SUCCESS', event.at);
       return { ...s, reconcile: s.reconcile === 'pending' ? s.reconcile : 'done' };
     }
+    case 'signalRejected':
+      return addError(state, {
+        code: 'SIGNAL_REJECTED',
+        message: `${event.signal} refused: ${event.reason}`,
+      });
     case 'selectionTimedOut':
       if (state.paymentPhase.phase !== 'none') return state;
       return addError(

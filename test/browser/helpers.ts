@@ -28,6 +28,7 @@ import { createItemStore, type Db, openDatabase } from '../../src/store';
 import { createEncryptionCodec } from '../../src/temporal/codec';
 import { linkflowDataConverter } from '../../src/temporal/dataConverter';
 import { type DevServer, startDevServer } from '../../src/temporal/devServer';
+import { webhookSignalSigner } from '../../src/temporal/webhookSignalMac';
 import { createLinkSessionWorker } from '../../src/temporal/worker';
 import type { SessionStatus, SessionView, TimingPolicy } from '../../src/workflows/types';
 import { freePort } from '../helpers/freePort';
@@ -236,6 +237,7 @@ export async function startBrowserStack(opts: BrowserStackOptions): Promise<Brow
         logger: createLogger({ name: 'browser-test', level: 'warn' }),
         codec,
         metrics: new Registry(),
+        signWebhookSignal: webhookSignalSigner(keyring),
       });
     const app = appWith({});
     const server: RunningServer = await serveApp(app, { hostname: '127.0.0.1', port: apiPort });

@@ -31,6 +31,7 @@ import { PostgresDb } from '../../src/store/postgres';
 import { createEncryptionCodec } from '../../src/temporal/codec';
 import { linkflowDataConverter } from '../../src/temporal/dataConverter';
 import { type LinkSessionHandle, startLinkSession } from '../../src/temporal/startLinkSession';
+import { webhookSignalSigner } from '../../src/temporal/webhookSignalMac';
 import { createLinkSessionWorker } from '../../src/temporal/worker';
 import type { LinkSessionActivities } from '../../src/workflows/activityTypes';
 import { getSessionQuery, linkSessionWorkflowId } from '../../src/workflows/definitions';
@@ -418,6 +419,7 @@ export async function startLinkflowStack(opts: LinkflowStackOptions): Promise<Li
       logger: createLogger({ level: process.env.LINKFLOW_TEST_LOG ?? 'silent' }),
       codec,
       metrics: new Registry(),
+      signWebhookSignal: webhookSignalSigner(keyring),
     });
     const apiServer: RunningServer = await serveApp(app, { hostname: '127.0.0.1', port: apiPort });
     cleanups.push(() => apiServer.close());

@@ -13,7 +13,7 @@ import {
   sessionFinishedSignal,
 } from '../../workflows/definitions';
 import type { ItemAddResultSignal, SessionFinishedSignal } from '../../workflows/types';
-import type { Clock, TemporalDeps } from '../deps';
+import type { Clock, TemporalDeps, WebhookSignalSigner } from '../deps';
 import { ApiError, isTemporalUnavailable, temporalUnavailable } from '../errors';
 import { isLinkToken } from '../ids';
 import { limitBody } from '../middleware/bodyLimit';
@@ -29,6 +29,8 @@ export interface WebhookRoutesDeps {
   clock: Clock;
   maxBodyBytes: number;
   temporalTimeoutMs: number;
+  /** Adds the MAC the workflow requires (see src/temporal/webhookSignalMac.ts). */
+  signSignal?: WebhookSignalSigner;
 }
 
 type Outcome = 'delivered' | 'ignored' | 'unknown_session';
@@ -42,6 +44,7 @@ function malformed(message: string): ApiError {
 export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const { metrics, temporal } = deps;
+  const sign: WebhookSignalSigner = deps.signSignal ?? ((_workflowId, signal) => signal);
 
   async function signal(
     linkToken: string,
@@ -134,7 +137,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
       };
       const outcome = await signal(
         w.link_token,
-        (h) => h.signal(itemAddResultSignal, payload),
+        (h) => h.signal(itemAddResultSignal, sign(h.workflowId, payload)),
         'itemAddResult',
         code,
       );
@@ -153,7 +156,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
     };
     const outcome = await signal(
       w.link_token,
-      (h) => h.signal(sessionFinishedSignal, payload),
+      (h) => h.signal(sessionFinishedSignal, sign(h.workflowId, payload)),
       'sessionFinished',
       code,
     );
