@@ -87,7 +87,6 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
       apiKey: config.apiKey,
       codecToken: config.codecToken ?? null,
       uiOrigins: config.uiOrigins,
-      allowUiOriginWithoutKey: config.allowUiOriginWithoutKey,
       maxBodyBytes: config.codecMaxBodyBytes ?? 4 * 1024 * 1024,
     }),
   );

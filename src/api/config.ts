@@ -19,6 +19,8 @@ export interface ApiConfigExtras {
   /** Temporal UI origins allowed by CORS on the codec routes; the embedded UI's by default. */
   uiOrigins?: string[];
   codecToken?: string | null;
+  /** Set by `npm start`'s composition (src/main/stack.ts) alone; see `ApiConfig.keylessDemo`. */
+  keylessDemo?: boolean;
 }
 
 export function apiConfigFromEnv(env: Env, extras: ApiConfigExtras): ApiConfig {
@@ -28,8 +30,8 @@ export function apiConfigFromEnv(env: Env, extras: ApiConfigExtras): ApiConfig {
     webhookUrl: env.PLAID_WEBHOOK_URL ?? `http://${urlHost(env.HOST)}:${env.PORT}/webhooks/plaid`,
     verifyWebhooks: env.PLAID_VERIFY_WEBHOOKS,
     uiOrigins: extras.uiOrigins && extras.uiOrigins.length > 0 ? extras.uiOrigins : DEFAULT_UI_ORIGINS,
-    // Origin is only a browser's word: trust it alone only next to an embedded Temporal, on loopback.
-    allowUiOriginWithoutKey: isLoopbackHost(env.HOST) && !env.TEMPORAL_ADDRESS,
+    // Never from the environment: `npm run api` with Temporal from a profile looks embedded too.
+    keylessDemo: extras.keylessDemo === true,
     timing: timingPolicy(env),
   };
 }

@@ -99,7 +99,10 @@ export interface Clock {
 export interface ApiConfig {
   /** Bearer token for the session routes (and the codec routes). */
   apiKey: string;
-  /** An extra bearer token accepted by the codec routes only (e.g. for `temporal --codec-auth`). */
+  /**
+   * The codec routes' own credential: a bearer token (`temporal --codec-auth`) or the path of the
+   * Temporal UI's codec endpoint, `/codec/ui/<token>` (the UI sends no credentials of its own).
+   */
   codecToken?: string | null;
   /** Put in `/link/token/create` as `webhook`. */
   webhookUrl: string;
@@ -108,10 +111,11 @@ export interface ApiConfig {
   /** Browser origins of the Temporal UI allowed to call the codec routes (CORS). */
   uiOrigins: string[];
   /**
-   * Embedded default only (API on loopback, no TEMPORAL_ADDRESS): a codec request whose `Origin`
-   * is a UI origin needs no key, since the UI sends none.
+   * `npm start`'s composition only, never derived from the environment: the `/demo` endpoints
+   * need no key for a request from a loopback peer naming a loopback Host, not forwarded by a
+   * proxy. Everything else always needs a credential.
    */
-  allowUiOriginWithoutKey: boolean;
+  keylessDemo: boolean;
   timing: TimingPolicy;
   /** Defaults: 64 KiB webhook bodies, 4 MiB codec bodies, 64 KiB JSON bodies elsewhere. */
   webhookMaxBodyBytes?: number;

@@ -39,7 +39,7 @@ try {
       ...apiConfigFromEnv(env, {
         apiKey: services.apiKey,
         uiOrigins: env.LINKFLOW_UI_ORIGINS,
-        codecToken: env.LINKFLOW_CODEC_TOKEN ?? null,
+        codecToken: services.codecToken,
       }),
       demo: demoConfigFromEnv(env),
     },

@@ -114,7 +114,8 @@ export function createStack(env: Env, opts: { logger: Logger }): EmbeddedStack {
         ip: '127.0.0.1',
         uiPort: TEMPORAL_UI_PORT,
         dbFilename: join(services.dataDir, 'temporal.sqlite'),
-        uiCodecEndpoint: `${apiUrl}/codec`,
+        // The UI sends no credentials: its endpoint carries the codec token (see routes/codec.ts).
+        uiCodecEndpoint: `${apiUrl}/codec/ui/${services.codecToken}`,
       });
       const server = devServer;
       stops.unshift({ name: 'Temporal dev server', stop: () => server.stop() });
@@ -156,7 +157,13 @@ export function createStack(env: Env, opts: { logger: Logger }): EmbeddedStack {
       plaid: services.plaid,
       sessions: services.store,
       config: {
-        ...apiConfigFromEnv(env, { apiKey: services.apiKey, uiOrigins: env.LINKFLOW_UI_ORIGINS }),
+        ...apiConfigFromEnv(env, {
+          apiKey: services.apiKey,
+          uiOrigins: env.LINKFLOW_UI_ORIGINS,
+          codecToken: services.codecToken,
+          // The one composition whose /demo may go key-less (loopback peer and Host only).
+          keylessDemo: true,
+        }),
         demo: demoConfigFromEnv(env),
       },
       logger,

@@ -412,7 +412,7 @@ export async function startLinkflowStack(opts: LinkflowStackOptions): Promise<Li
         webhookUrl,
         verifyWebhooks: true,
         uiOrigins: [],
-        allowUiOriginWithoutKey: false,
+        keylessDemo: false,
         timing,
         ...(opts.temporalTimeoutMs !== undefined && { temporalTimeoutMs: opts.temporalTimeoutMs }),
       },
