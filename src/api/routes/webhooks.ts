@@ -17,6 +17,7 @@ import type { Clock, TemporalDeps, WebhookSignalSigner } from '../deps';
 import { ApiError, isTemporalUnavailable, temporalUnavailable } from '../errors';
 import { isLinkToken } from '../ids';
 import { limitBody } from '../middleware/bodyLimit';
+import { peerAddress } from '../peer';
 import { itemAddResultWebhookSchema, sessionFinishedWebhookSchema, webhookEnvelopeSchema } from '../schemas';
 import type { AppEnv } from '../types';
 import { isTransientVerificationFailure, type WebhookVerifier } from '../webhookVerifier';
@@ -74,7 +75,11 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
     const raw = new Uint8Array(await c.req.arrayBuffer());
 
     if (deps.verifier) {
-      const result = await deps.verifier.verify(raw, c.req.header('plaid-verification'));
+      const result = await deps.verifier.verify(
+        raw,
+        c.req.header('plaid-verification'),
+        peerAddress(c) ?? undefined,
+      );
       if (!result.ok) {
         metrics.webhookVerificationFailures.inc({ reason: result.reason });
         metrics.webhooks.inc({ webhook_code: 'unverified', outcome: 'rejected' });
