@@ -157,6 +157,8 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       LINKFLOW_ENCRYPTION_KEY: encryptionKey,
       TEMPORAL_TASK_QUEUE: taskQueue,
       PLAID_VERIFY_WEBHOOKS: opts.verifyWebhooks === false ? 'false' : 'true',
+      // The bench opens 1,000 sessions a minute with one key: no creation limit here.
+      LINKFLOW_SESSION_RATE_LIMIT: 'off',
     });
 
     const services = await openServices(env, { allowDevSecrets: false });

@@ -1,6 +1,7 @@
 /** The API's configuration from the validated environment (see src/config/env.ts). */
 import { type Env, timingPolicy } from '../config/env';
 import type { ApiConfig } from './deps';
+import type { HttpLimits } from './server';
 
 export const DEFAULT_UI_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'];
 
@@ -23,6 +24,15 @@ export interface ApiConfigExtras {
   keylessDemo?: boolean;
 }
 
+/** The HTTP server's limits for `serveApp` (`LINKFLOW_HTTP_*`). */
+export function httpLimitsFromEnv(env: Env): HttpLimits {
+  return {
+    requestTimeoutMs: env.LINKFLOW_HTTP_REQUEST_TIMEOUT,
+    headersTimeoutMs: env.LINKFLOW_HTTP_HEADERS_TIMEOUT,
+    maxConnections: env.LINKFLOW_HTTP_MAX_CONNECTIONS,
+  };
+}
+
 export function apiConfigFromEnv(env: Env, extras: ApiConfigExtras): ApiConfig {
   return {
     apiKey: extras.apiKey,
@@ -32,6 +42,8 @@ export function apiConfigFromEnv(env: Env, extras: ApiConfigExtras): ApiConfig {
     uiOrigins: extras.uiOrigins && extras.uiOrigins.length > 0 ? extras.uiOrigins : DEFAULT_UI_ORIGINS,
     // Never from the environment: `npm run api` with Temporal from a profile looks embedded too.
     keylessDemo: extras.keylessDemo === true,
+    sessionRateLimit: env.LINKFLOW_SESSION_RATE_LIMIT,
+    metricsToken: env.LINKFLOW_METRICS_TOKEN ?? null,
     timing: timingPolicy(env),
   };
 }

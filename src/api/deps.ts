@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
 import type { PlaidApi } from 'plaid';
 import type { Registry } from 'prom-client';
+import type { RateLimitRule } from '../config/rateLimit';
 import type { Logger } from '../observability/logger';
 import type { TimingPolicy } from '../workflows/types';
 
@@ -129,6 +130,10 @@ export interface ApiConfig {
   plaidKeyTimeoutMs?: number;
   /** Oldest acceptable webhook `iat` (default 300 s, Plaid's guidance). */
   webhookMaxAgeSeconds?: number;
+  /** Sessions one caller may create per window (`LINKFLOW_SESSION_RATE_LIMIT`); unlimited when omitted. */
+  sessionRateLimit?: RateLimitRule | null;
+  /** `LINKFLOW_METRICS_TOKEN`: when set, `/metrics` needs it as a bearer token; anonymous otherwise. */
+  metricsToken?: string | null;
   /** How `GET /demo` opens Link; Plaid's hosted Link when omitted (see src/web/demoPage.ts). */
   demo?: DemoConfig;
 }

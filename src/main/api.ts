@@ -6,7 +6,7 @@
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from '../api/app';
-import { apiConfigFromEnv } from '../api/config';
+import { apiConfigFromEnv, httpLimitsFromEnv } from '../api/config';
 import { serveApp } from '../api/server';
 import { ConfigError, loadEnv } from '../config/env';
 import { createLogger } from '../observability/logger';
@@ -48,7 +48,7 @@ try {
     metrics,
     signWebhookSignal: webhookSignalSigner(services.keyring),
   });
-  const server = await serveApp(app, { hostname: env.HOST, port: env.PORT });
+  const server = await serveApp(app, { hostname: env.HOST, port: env.PORT, ...httpLimitsFromEnv(env) });
   logger.info({ url: server.url, task_queue: env.TEMPORAL_TASK_QUEUE }, `linkflow API on ${server.url}`);
 
   let stopping = false;

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from '../api/app';
-import { apiConfigFromEnv } from '../api/config';
+import { apiConfigFromEnv, httpLimitsFromEnv } from '../api/config';
 import { serveApp } from '../api/server';
 import type { Env } from '../config/env';
 import { startEmulator } from '../emulator';
@@ -171,7 +171,7 @@ export function createStack(env: Env, opts: { logger: Logger }): EmbeddedStack {
       metrics,
       signWebhookSignal: webhookSignalSigner(services.keyring),
     });
-    const server = await serveApp(app, { hostname: env.HOST, port: env.PORT });
+    const server = await serveApp(app, { hostname: env.HOST, port: env.PORT, ...httpLimitsFromEnv(env) });
     stops.unshift({ name: 'API', stop: () => server.close() });
 
     if (!env.PLAID_VERIFY_WEBHOOKS) logger.warn('PLAID_VERIFY_WEBHOOKS=false: webhooks are NOT verified');

@@ -28,7 +28,7 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { readJson } from '../api/body';
@@ -55,6 +55,8 @@ const STYLE = asset('demo.css');
 export interface DemoRoutesDeps {
   service: SessionService;
   config: ApiConfig;
+  /** The per-caller limit on session creation (see src/api/rateLimit.ts). */
+  creationLimit?: MiddlewareHandler<AppEnv>;
 }
 
 function escapeHtml(text: string): string {
@@ -243,7 +245,7 @@ export function createDemoRoutes(deps: DemoRoutesDeps): Hono<AppEnv> {
   });
 
   app.use('/api/*', demoAccess(config), limitBody(config.jsonMaxBodyBytes ?? 64 * 1024));
-  app.post('/api/sessions', async (c) => {
+  app.post('/api/sessions', deps.creationLimit ?? (async (_c, next) => next()), async (c) => {
     const request = await readJson(c, createSessionRequestSchema);
     const result = await service.createSession(request, null);
     c.var.log.info({ session_id: result.body.session_id }, 'demo: link session created');
