@@ -4,8 +4,10 @@
  * anything else changes nothing and is recorded in the session's errors.
  */
 import { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { linkflowDataConverter } from '../../src/temporal/dataConverter';
 import { signWebhookSignal } from '../../src/temporal/webhookSignalMac';
 import {
   itemAddResultSignal,
@@ -115,5 +117,56 @@ describe('signals from outside the webhook route', () => {
     const history = await session.handle.fetchHistory();
     expect(history.events?.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toBe(false);
     expect((await stack.view(session.linkToken)).payment_account).toBeNull();
+  });
+
+  it('what Temporal keeps unencrypted never reaches the strict codec: search attributes, and headers from interceptors', async () => {
+    const session = await stack.createSession({ payment: { product: 'auth' } });
+    const workflowId = linkSessionWorkflowId(session.linkToken);
+    // The start request carried plain search attributes; the running workflow published its own.
+    const described = await session.handle.describe();
+    expect(described.searchAttributes.LinkSessionStatus).toEqual(['waiting_for_user']);
+    // A client whose interceptor adds an unencrypted header (as tracing interceptors do) to a
+    // genuine, signed webhook signal: the signal is acted on.
+    const traced = new Client({
+      connection: stack.client.connection,
+      namespace: stack.temporal.namespace,
+      dataConverter: linkflowDataConverter(stack.codec),
+      interceptors: {
+        workflow: [
+          {
+            signal: (input, next) =>
+              next({
+                ...input,
+                headers: { ...input.headers, trace: defaultPayloadConverter.toPayload('span-1') },
+              }),
+          },
+        ],
+      },
+    });
+    const link = await stack.completeLink(session.linkToken, {
+      institutions: ['ins_109508'],
+      webhooks: { drop: true },
+    });
+    const [publicToken] = link.public_tokens;
+    if (!publicToken) throw new Error('no public token');
+    await traced.workflow.getHandle(workflowId).signal(
+      itemAddResultSignal,
+      signWebhookSignal(stack.keyring, workflowId, {
+        public_token: publicToken,
+        link_session_id: link.link_session_id,
+        received_at: new Date().toISOString(),
+      }),
+    );
+    const view = await untilStatus(
+      stack,
+      session.linkToken,
+      (s) => s === 'awaiting_payment_account' || s === 'exchanging',
+    );
+    expect(view.errors.filter((e) => e.code === 'SIGNAL_REJECTED')).toEqual([]);
+    const history = await session.handle.fetchHistory();
+    const signalled = history.events?.find(
+      (e) => e.workflowExecutionSignaledEventAttributes,
+    )?.workflowExecutionSignaledEventAttributes;
+    expect(Object.keys(signalled?.header?.fields ?? {})).toEqual(['trace']);
   });
 });
