@@ -97,6 +97,9 @@ export class AesGcmPayloadCodec implements PayloadCodec {
   private webhookMacProblem(payload: Payload, workflowId: string): string | null {
     const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
     if (!encoding || str(encoding) !== 'json/plain' || !payload.data) return null;
+    // Without the name spelled out, or an escape that could spell it, no key can be webhook_mac.
+    const bytes = Buffer.from(payload.data.buffer, payload.data.byteOffset, payload.data.byteLength);
+    if (!bytes.includes(WEBHOOK_MAC_FIELD) && !bytes.includes('\\')) return null;
     let value: unknown;
     try {
       value = JSON.parse(str(payload.data));
