@@ -80,6 +80,9 @@ export function buildOpenApiDocument(): Json {
             '400': error('invalid body; error.field names the field'),
             '401': error('missing or invalid API key'),
             '409': error('IDEMPOTENCY_KEY_REUSED'),
+            '429': error(
+              'RATE_LIMITED: more sessions than LINKFLOW_SESSION_RATE_LIMIT allows; see Retry-After',
+            ),
             '502': error('Plaid error: error.code is Plaid’s code, error.retryable says whether to retry'),
             '503': error('Temporal unavailable'),
           },
@@ -158,8 +161,11 @@ export function buildOpenApiDocument(): Json {
       },
       '/metrics': {
         get: {
-          summary: 'Prometheus metrics',
-          responses: { '200': { description: 'text exposition', content: { 'text/plain': {} } } },
+          summary: 'Prometheus metrics (a bearer LINKFLOW_METRICS_TOKEN when that is set)',
+          responses: {
+            '200': { description: 'text exposition', content: { 'text/plain': {} } },
+            '401': error('LINKFLOW_METRICS_TOKEN is set and was not presented'),
+          },
         },
       },
       '/openapi.json': {
