@@ -7,6 +7,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
+import type { Keyring } from '../src/crypto';
+import { signWebhookSignal } from '../src/temporal/webhookSignalMac';
 import { itemAddResultSignal, linkSessionWorkflowId } from '../src/workflows/definitions';
 
 export interface FloorServer {
@@ -14,7 +16,8 @@ export interface FloorServer {
   close(): Promise<void>;
 }
 
-export async function startFloorServer(client: Client): Promise<FloorServer> {
+/** `keyring` signs the signals as the API does (the workflow refuses unsigned ones). */
+export async function startFloorServer(client: Client, keyring: Keyring): Promise<FloorServer> {
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -26,13 +29,15 @@ export async function startFloorServer(client: Client): Promise<FloorServer> {
             public_token: string;
             link_session_id?: string;
           };
-          await client.workflow
-            .getHandle(linkSessionWorkflowId(body.link_token))
-            .signal(itemAddResultSignal, {
+          const workflowId = linkSessionWorkflowId(body.link_token);
+          await client.workflow.getHandle(workflowId).signal(
+            itemAddResultSignal,
+            signWebhookSignal(keyring, workflowId, {
               public_token: body.public_token,
               link_session_id: body.link_session_id ?? null,
               received_at: new Date().toISOString(),
-            });
+            }),
+          );
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"received":true}');
         } catch {
           res.writeHead(503).end();

@@ -12,6 +12,7 @@
  */
 import type { AutocannonRequest } from 'autocannon';
 import { CATALOGUE } from '../src/emulator';
+import { signWebhookSignal } from '../src/temporal/webhookSignalMac';
 import { itemAddResultSignal, linkSessionWorkflowId } from '../src/workflows/definitions';
 import type { ItemAddResultSignal } from '../src/workflows/types';
 import { type CpuUse, cpuSnapshot, cpuUse, findDevServerPid } from './cpu';
@@ -191,7 +192,9 @@ function signalRaw(stack: BenchStack, target: Target): Promise<void> {
     link_session_id: target.linkSessionId,
     received_at: new Date().toISOString(),
   };
-  return stack.client.workflow.getHandle(target.workflowId).signal(itemAddResultSignal, payload);
+  return stack.client.workflow
+    .getHandle(target.workflowId)
+    .signal(itemAddResultSignal, signWebhookSignal(stack.services.keyring, target.workflowId, payload));
 }
 
 /** Open loop, like the paced load generator: `rate`/s evenly spaced, at most `maxInFlight` at once. */
@@ -294,7 +297,7 @@ export async function benchIngestion(stack: BenchStack, opts: IngestionOptions):
   const devServerPid = findDevServerPid();
   const snapshot = () => cpuSnapshot(load.tid, devServerPid);
   const url = stack.api.url;
-  const floorServer = await startFloorServer(stack.client);
+  const floorServer = await startFloorServer(stack.client, stack.services.keyring);
   const byConcurrency: ConcurrencyFigures[] = [];
   let paced: PacedFigures | undefined;
 

@@ -27,6 +27,7 @@ import { openServices, type Services } from '../src/main/services';
 import { createLogger } from '../src/observability/logger';
 import { connectClient, connectWorker } from '../src/temporal/connection';
 import { type DevServer, startDevServer } from '../src/temporal/devServer';
+import { webhookSignalSigner } from '../src/temporal/webhookSignalMac';
 import { createLinkSessionWorker } from '../src/temporal/worker';
 import { freePort } from '../test/helpers/freePort';
 
@@ -156,6 +157,8 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       LINKFLOW_ENCRYPTION_KEY: encryptionKey,
       TEMPORAL_TASK_QUEUE: taskQueue,
       PLAID_VERIFY_WEBHOOKS: opts.verifyWebhooks === false ? 'false' : 'true',
+      // The bench opens 1,000 sessions a minute with one key: no creation limit here.
+      LINKFLOW_SESSION_RATE_LIMIT: 'off',
     });
 
     const services = await openServices(env, { allowDevSecrets: false });
@@ -196,6 +199,7 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       logger,
       codec: services.codec,
       metrics,
+      signWebhookSignal: webhookSignalSigner(services.keyring),
     });
     const api = await serveApp(app, { hostname: env.HOST, port: env.PORT });
     stops.push(() => api.close());

@@ -12,6 +12,7 @@ import { ApiError } from './errors';
 import { accessLog } from './middleware/accessLog';
 import { requestId } from './middleware/requestId';
 import { plaidWebhookKeySource } from './plaidKeys';
+import { createRateLimiter, limitSessionCreation } from './rateLimit';
 import { codecRoutes } from './routes/codec';
 import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
@@ -52,7 +53,14 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
   app.use('*', accessLog(metrics));
   app.use('*', secureHeaders());
 
-  app.route('/', healthRoutes({ temporal: deps.temporal, registry: deps.metrics }));
+  app.route(
+    '/',
+    healthRoutes({
+      temporal: deps.temporal,
+      registry: deps.metrics,
+      metricsToken: config.metricsToken ?? null,
+    }),
+  );
   app.route('/', docsRoutes());
   app.route(
     '/',
@@ -63,6 +71,7 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
       clock,
       maxBodyBytes: config.webhookMaxBodyBytes ?? 64 * 1024,
       temporalTimeoutMs,
+      ...(deps.signWebhookSignal && { signSignal: deps.signWebhookSignal }),
     }),
   );
   const service = createSessionService({
@@ -74,11 +83,19 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
     clock,
     logger,
   });
+  const creationLimit = limitSessionCreation(
+    config.sessionRateLimit ? createRateLimiter(config.sessionRateLimit, () => clock.now().getTime()) : null,
+  );
   app.route(
     '/',
-    sessionRoutes({ service, apiKey: config.apiKey, maxBodyBytes: config.jsonMaxBodyBytes ?? 64 * 1024 }),
+    sessionRoutes({
+      service,
+      apiKey: config.apiKey,
+      maxBodyBytes: config.jsonMaxBodyBytes ?? 64 * 1024,
+      creationLimit,
+    }),
   );
-  app.route('/demo', createDemoRoutes({ service, config }));
+  app.route('/demo', createDemoRoutes({ service, config, creationLimit }));
   app.route(
     '/',
     codecRoutes({
@@ -86,7 +103,6 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
       apiKey: config.apiKey,
       codecToken: config.codecToken ?? null,
       uiOrigins: config.uiOrigins,
-      allowUiOriginWithoutKey: config.allowUiOriginWithoutKey,
       maxBodyBytes: config.codecMaxBodyBytes ?? 4 * 1024 * 1024,
     }),
   );

@@ -1,6 +1,7 @@
 /** The API's configuration from the validated environment (see src/config/env.ts). */
 import { type Env, timingPolicy } from '../config/env';
 import type { ApiConfig } from './deps';
+import type { HttpLimits } from './server';
 
 export const DEFAULT_UI_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'];
 
@@ -19,6 +20,17 @@ export interface ApiConfigExtras {
   /** Temporal UI origins allowed by CORS on the codec routes; the embedded UI's by default. */
   uiOrigins?: string[];
   codecToken?: string | null;
+  /** Set by `npm start`'s composition (src/main/stack.ts) alone; see `ApiConfig.keylessDemo`. */
+  keylessDemo?: boolean;
+}
+
+/** The HTTP server's limits for `serveApp` (`LINKFLOW_HTTP_*`). */
+export function httpLimitsFromEnv(env: Env): HttpLimits {
+  return {
+    requestTimeoutMs: env.LINKFLOW_HTTP_REQUEST_TIMEOUT,
+    headersTimeoutMs: env.LINKFLOW_HTTP_HEADERS_TIMEOUT,
+    maxConnections: env.LINKFLOW_HTTP_MAX_CONNECTIONS,
+  };
 }
 
 export function apiConfigFromEnv(env: Env, extras: ApiConfigExtras): ApiConfig {
@@ -28,8 +40,10 @@ export function apiConfigFromEnv(env: Env, extras: ApiConfigExtras): ApiConfig {
     webhookUrl: env.PLAID_WEBHOOK_URL ?? `http://${urlHost(env.HOST)}:${env.PORT}/webhooks/plaid`,
     verifyWebhooks: env.PLAID_VERIFY_WEBHOOKS,
     uiOrigins: extras.uiOrigins && extras.uiOrigins.length > 0 ? extras.uiOrigins : DEFAULT_UI_ORIGINS,
-    // Origin is only a browser's word: trust it alone only next to an embedded Temporal, on loopback.
-    allowUiOriginWithoutKey: isLoopbackHost(env.HOST) && !env.TEMPORAL_ADDRESS,
+    // Never from the environment: `npm run api` with Temporal from a profile looks embedded too.
+    keylessDemo: extras.keylessDemo === true,
+    sessionRateLimit: env.LINKFLOW_SESSION_RATE_LIMIT,
+    metricsToken: env.LINKFLOW_METRICS_TOKEN ?? null,
     timing: timingPolicy(env),
   };
 }

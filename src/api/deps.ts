@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
 import type { PlaidApi } from 'plaid';
 import type { Registry } from 'prom-client';
+import type { RateLimitRule } from '../config/rateLimit';
 import type { Logger } from '../observability/logger';
 import type { TimingPolicy } from '../workflows/types';
 
@@ -86,6 +87,12 @@ export interface WebhookVerificationKey {
  */
 export type WebhookKeySource = (kid: string) => Promise<WebhookVerificationKey | null>;
 
+/**
+ * Adds the webhook MAC to a signal for one workflow (`webhookSignalSigner` in
+ * src/temporal/webhookSignalMac.ts): the Link session workflow refuses webhook signals without it.
+ */
+export type WebhookSignalSigner = <T extends object>(workflowId: string, signal: T) => T;
+
 export interface Clock {
   now(): Date;
 }
@@ -93,7 +100,10 @@ export interface Clock {
 export interface ApiConfig {
   /** Bearer token for the session routes (and the codec routes). */
   apiKey: string;
-  /** An extra bearer token accepted by the codec routes only (e.g. for `temporal --codec-auth`). */
+  /**
+   * The codec routes' own credential: a bearer token (`temporal --codec-auth`) or the path of the
+   * Temporal UI's codec endpoint, `/codec/ui/<token>` (the UI sends no credentials of its own).
+   */
   codecToken?: string | null;
   /** Put in `/link/token/create` as `webhook`. */
   webhookUrl: string;
@@ -102,10 +112,11 @@ export interface ApiConfig {
   /** Browser origins of the Temporal UI allowed to call the codec routes (CORS). */
   uiOrigins: string[];
   /**
-   * Embedded default only (API on loopback, no TEMPORAL_ADDRESS): a codec request whose `Origin`
-   * is a UI origin needs no key, since the UI sends none.
+   * `npm start`'s composition only, never derived from the environment: the `/demo` endpoints
+   * need no key for a request from a loopback peer naming a loopback Host, not forwarded by a
+   * proxy. Everything else always needs a credential.
    */
-  allowUiOriginWithoutKey: boolean;
+  keylessDemo: boolean;
   timing: TimingPolicy;
   /** Defaults: 64 KiB webhook bodies, 4 MiB codec bodies, 64 KiB JSON bodies elsewhere. */
   webhookMaxBodyBytes?: number;
@@ -119,6 +130,10 @@ export interface ApiConfig {
   plaidKeyTimeoutMs?: number;
   /** Oldest acceptable webhook `iat` (default 300 s, Plaid's guidance). */
   webhookMaxAgeSeconds?: number;
+  /** Sessions one caller may create per window (`LINKFLOW_SESSION_RATE_LIMIT`); unlimited when omitted. */
+  sessionRateLimit?: RateLimitRule | null;
+  /** `LINKFLOW_METRICS_TOKEN`: when set, `/metrics` needs it as a bearer token; anonymous otherwise. */
+  metricsToken?: string | null;
   /** How `GET /demo` opens Link; Plaid's hosted Link when omitted (see src/web/demoPage.ts). */
   demo?: DemoConfig;
 }
@@ -151,4 +166,9 @@ export interface ApiDeps {
   metrics: Registry;
   /** Defaults to `/webhook_verification_key/get` through `plaid`. */
   webhookKeys?: WebhookKeySource;
+  /**
+   * Authenticates the signals the webhook route sends. Every composition passes one; without it
+   * signals go unsigned (API tests on a fixture workflow) and the real workflow refuses them.
+   */
+  signWebhookSignal?: WebhookSignalSigner;
 }

@@ -36,7 +36,9 @@ export function buildOpenApiDocument(): Json {
   const codecOp = (direction: string) => ({
     summary: `Temporal codec server: ${direction} payloads`,
     description:
-      'For the Temporal UI. CORS for the UI origin only; bearer API key (or codec token) required, except from the UI origin on the embedded default.',
+      'For the Temporal UI and the CLI. CORS for the UI origins only; always a credential: the API key or the codec token as a bearer token, or the codec token in the path (`/codec/ui/<token>/' +
+      direction +
+      "`, the Temporal UI's endpoint, since the UI sends no credentials). An Origin without a credential gets 403.",
     parameters: [{ name: 'X-Namespace', in: 'header', required: false, schema: { type: 'string' } }],
     security: [...bearer, {}],
     requestBody: { required: true, ...json(codecBodySchema, 'input') },
@@ -44,7 +46,7 @@ export function buildOpenApiDocument(): Json {
       '200': { description: `the payloads, ${direction}d`, ...json(codecBodySchema) },
       '400': error('invalid body or codec failure'),
       '401': error('no valid key'),
-      '403': error('origin not allowed'),
+      '403': error('origin not allowed, or a browser request without a credential'),
     },
   });
   return {
@@ -78,6 +80,9 @@ export function buildOpenApiDocument(): Json {
             '400': error('invalid body; error.field names the field'),
             '401': error('missing or invalid API key'),
             '409': error('IDEMPOTENCY_KEY_REUSED'),
+            '429': error(
+              'RATE_LIMITED: more sessions than LINKFLOW_SESSION_RATE_LIMIT allows; see Retry-After',
+            ),
             '502': error('Plaid error: error.code is Plaid’s code, error.retryable says whether to retry'),
             '503': error('Temporal unavailable'),
           },
@@ -156,8 +161,11 @@ export function buildOpenApiDocument(): Json {
       },
       '/metrics': {
         get: {
-          summary: 'Prometheus metrics',
-          responses: { '200': { description: 'text exposition', content: { 'text/plain': {} } } },
+          summary: 'Prometheus metrics (a bearer LINKFLOW_METRICS_TOKEN when that is set)',
+          responses: {
+            '200': { description: 'text exposition', content: { 'text/plain': {} } },
+            '401': error('LINKFLOW_METRICS_TOKEN is set and was not presented'),
+          },
         },
       },
       '/openapi.json': {

@@ -1,4 +1,10 @@
-/** Serves the app over HTTP with @hono/node-server; resolves once listening. */
+/**
+ * Serves the app over HTTP with @hono/node-server; resolves once listening. The server bounds
+ * what one client can hold: a request must arrive whole within `requestTimeoutMs` (a body sent a
+ * byte at a time is cut there, answered 408), its headers within `headersTimeoutMs`, and at most
+ * `maxConnections` sockets are open at once (more are closed on arrival).
+ */
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -9,11 +15,36 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: any Hono app, whatever its env type
-export function serveApp(app: Hono<any>, opts: { hostname: string; port: number }): Promise<RunningServer> {
+export interface HttpLimits {
+  /** Default 30 s: far above any genuine request here (bodies are at most a few MiB). */
+  requestTimeoutMs?: number;
+  /** Default 10 s. */
+  headersTimeoutMs?: number;
+  /** Default 1024. */
+  maxConnections?: number;
+}
+
+export function serveApp(
+  // biome-ignore lint/suspicious/noExplicitAny: any Hono app, whatever its env type
+  app: Hono<any>,
+  opts: { hostname: string; port: number } & HttpLimits,
+): Promise<RunningServer> {
+  const requestTimeout = opts.requestTimeoutMs ?? 30_000;
+  const headersTimeout = Math.min(opts.headersTimeoutMs ?? 10_000, requestTimeout);
   return new Promise((resolve, reject) => {
     const server = serve(
-      { fetch: app.fetch, hostname: opts.hostname, port: opts.port },
+      {
+        fetch: app.fetch,
+        hostname: opts.hostname,
+        port: opts.port,
+        serverOptions: {
+          requestTimeout,
+          headersTimeout,
+          // Node checks the two timeouts on this period (its default, 30 s, would let a slow body
+          // run half a minute past its timeout).
+          connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersTimeout / 2))),
+        },
+      },
       (info: AddressInfo) => {
         const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
         resolve({
@@ -28,6 +59,7 @@ export function serveApp(app: Hono<any>, opts: { hostname: string; port: number 
         });
       },
     );
+    (server as Server).maxConnections = opts.maxConnections ?? 1024;
     server.once('error', reject);
   });
 }

@@ -3,11 +3,16 @@
  *
  * 1. the header is a compact JWS whose protected header says `alg: ES256` (anything else —
  *    `none`, HS256, RS256 — is refused before any key is looked at, so no algorithm confusion);
+ *    Every segment must be canonical base64url (no padding, whitespace or stray bits), so one
+ *    signature has exactly one spelling;
  * 2. the key is Plaid's verification key for the header's `kid`, fetched from
- *    `/webhook_verification_key/get` and cached by kid (concurrent look-ups of one kid share one
- *    fetch; failures are not cached; a key whose `expired_at` has passed is refused). A kid Plaid
- *    does not know is remembered for a minute, and new kids are looked up at a bounded rate, so
- *    forged webhooks cannot make linkflow call Plaid at will;
+ *    `/webhook_verification_key/get` and cached by kid for minutes (concurrent look-ups of one kid
+ *    share one fetch; failures are not cached; a key whose `expired_at` has passed is refused).
+ *    As Plaid's reference verifier does, the first webhook under a new kid makes every cached key
+ *    be fetched again, so a rotated-out key learns its `expired_at` at once rather than at its
+ *    next refresh. A kid Plaid does not know is remembered for a minute, and new kids are looked
+ *    up at a bounded rate per source (the sender's address), so forged webhooks cannot make
+ *    linkflow call Plaid at will, nor use up the look-ups a genuine new key needs;
  * 3. the signature checks out, `iat` is at most `maxAgeSeconds` old and not in the future beyond
  *    a small skew;
  * 4. `request_body_sha256` equals the SHA-256 (hex) of the exact bytes received, compared in
@@ -43,31 +48,39 @@ export interface WebhookVerifierOptions {
   /** How far in the future `iat` may be (clock skew), in seconds. */
   clockSkewSeconds?: number;
   /**
-   * A current key (no `expired_at`) is fetched again after this long, to learn whether Plaid has
-   * expired it since; if that fetch fails the cached copy keeps serving.
+   * A current key (no `expired_at`) is fetched again after this long (default 5 minutes), to
+   * learn whether Plaid has expired it since; if that fetch fails the cached copy keeps serving,
+   * for at most `maxKeyStaleSeconds` since it was last confirmed (default 3 × the refresh).
    */
   keyRefreshSeconds?: number;
+  maxKeyStaleSeconds?: number;
   /**
    * A kid Plaid said it does not know is refused without asking again for this long: a forged
    * webhook must not turn into a Plaid call each time it is sent.
    */
   unknownKidSeconds?: number;
   /**
-   * At most this many look-ups of kids not in the cache per minute; past it a new kid answers
-   * `key_unavailable` (503, so Plaid retries a genuine webhook) instead of reaching Plaid. Floods
-   * of random kids then cost Plaid calls at this rate, not at the attacker's.
+   * At most this many look-ups of kids not in the cache per minute and per source; past it a new
+   * kid answers `key_unavailable` (503, so Plaid retries a genuine webhook) instead of reaching
+   * Plaid. Floods of random kids from one address then cost Plaid calls at this rate, and leave
+   * other senders' budgets (Plaid's) alone.
    */
   maxNewKidLookupsPerMinute?: number;
+  /** A ceiling over all sources together (default 10 × the per-source budget). */
+  maxNewKidLookupsPerMinuteTotal?: number;
 }
 
 export interface WebhookVerifier {
-  verify(rawBody: Uint8Array, header: string | undefined): Promise<VerificationResult>;
+  /** `source`: who sent it (the peer address), for the per-source look-up budget. */
+  verify(rawBody: Uint8Array, header: string | undefined, source?: string): Promise<VerificationResult>;
 }
 
 interface CachedKey {
   key: CryptoKey | Uint8Array;
   expiredAt: number | null;
   fetchedAtMs: number;
+  /** A new kid appeared since: fetch again before trusting this one (see the file comment). */
+  mustRefresh: boolean;
 }
 
 class UnusableKeyError extends Error {}
@@ -76,8 +89,17 @@ class LookupBudgetExhausted extends Error {}
 /** Bounds the memory of unknown kids remembered (oldest forgotten first). */
 const MAX_UNKNOWN_KIDS = 10_000;
 
+/** Bounds the number of sources whose look-up budget is tracked (oldest forgotten first). */
+const MAX_SOURCES = 10_000;
+
 const MAX_HEADER_LENGTH = 8192;
 const KID_PATTERN = /^[\w.:-]{1,256}$/;
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/** Canonical base64url: the only spelling of its bytes (no padding, whitespace or stray low bits). */
+function isCanonicalBase64url(segment: string): boolean {
+  return BASE64URL.test(segment) && Buffer.from(segment, 'base64url').toString('base64url') === segment;
+}
 
 async function importPlaidKey(jwk: WebhookVerificationKey): Promise<CryptoKey | Uint8Array> {
   if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || (jwk.alg !== undefined && jwk.alg !== 'ES256')) {
@@ -94,15 +116,40 @@ export function createWebhookVerifier(opts: WebhookVerifierOptions): WebhookVeri
   const now = opts.now ?? (() => new Date());
   const maxAge = opts.maxAgeSeconds ?? 300;
   const skew = opts.clockSkewSeconds ?? 30;
-  const refreshMs = (opts.keyRefreshSeconds ?? 3600) * 1000;
+  const refreshMs = (opts.keyRefreshSeconds ?? 300) * 1000;
+  const maxStaleMs = (opts.maxKeyStaleSeconds ?? (opts.keyRefreshSeconds ?? 300) * 3) * 1000;
   const unknownMs = (opts.unknownKidSeconds ?? 60) * 1000;
   const lookupsPerMinute = opts.maxNewKidLookupsPerMinute ?? 30;
+  const lookupsPerMinuteTotal = opts.maxNewKidLookupsPerMinuteTotal ?? lookupsPerMinute * 10;
   const cache = new Map<string, CachedKey>();
   const inflight = new Map<string, Promise<CachedKey | null>>();
   /** kid -> until when it is known to be unknown (ms). */
   const unknown = new Map<string, number>();
-  /** When recent look-ups of new kids started (ms), for the per-minute budget. */
+  /** When recent look-ups of new kids started (ms), per source and in total, for the budgets. */
+  const lookupsBySource = new Map<string, number[]>();
   let lookups: number[] = [];
+
+  function spendLookup(source: string, nowMs: number) {
+    const recent = (lookupsBySource.get(source) ?? []).filter((at) => nowMs - at < 60_000);
+    lookups = lookups.filter((at) => nowMs - at < 60_000);
+    if (recent.length >= lookupsPerMinute || lookups.length >= lookupsPerMinuteTotal)
+      throw new LookupBudgetExhausted();
+    recent.push(nowMs);
+    lookups.push(nowMs);
+    lookupsBySource.delete(source);
+    lookupsBySource.set(source, recent);
+    if (lookupsBySource.size > MAX_SOURCES)
+      lookupsBySource.delete(lookupsBySource.keys().next().value as string);
+  }
+
+  /** A new kid is in use: every other cached current key is fetched again (in the background). */
+  function refreshOthers(newKid: string) {
+    for (const [kid, entry] of cache) {
+      if (kid === newKid || entry.expiredAt !== null) continue;
+      entry.mustRefresh = true;
+      void getKey(kid, '').catch(() => undefined);
+    }
+  }
 
   function rememberUnknown(kid: string, nowMs: number) {
     unknown.delete(kid);
@@ -110,17 +157,19 @@ export function createWebhookVerifier(opts: WebhookVerifierOptions): WebhookVeri
     if (unknown.size > MAX_UNKNOWN_KIDS) unknown.delete(unknown.keys().next().value as string);
   }
 
-  async function getKey(kid: string): Promise<CachedKey | null> {
+  async function getKey(kid: string, source: string): Promise<CachedKey | null> {
     const cached = cache.get(kid);
     const nowMs = now().getTime();
-    if (cached && (cached.expiredAt !== null || nowMs - cached.fetchedAtMs < refreshMs)) return cached;
+    if (
+      cached &&
+      (cached.expiredAt !== null || (!cached.mustRefresh && nowMs - cached.fetchedAtMs < refreshMs))
+    )
+      return cached;
     let flight = inflight.get(kid);
     if (!flight) {
       if (!cached) {
         if ((unknown.get(kid) ?? 0) > nowMs) return null;
-        lookups = lookups.filter((at) => nowMs - at < 60_000);
-        if (lookups.length >= lookupsPerMinute) throw new LookupBudgetExhausted();
-        lookups.push(nowMs);
+        spendLookup(source, nowMs);
       }
       flight = (async () => {
         const jwk = await opts.fetchKey(kid);
@@ -134,8 +183,10 @@ export function createWebhookVerifier(opts: WebhookVerifierOptions): WebhookVeri
           key: await importPlaidKey(jwk),
           expiredAt: jwk.expired_at ?? null,
           fetchedAtMs: nowMs,
+          mustRefresh: false,
         };
         cache.set(kid, entry);
+        if (!cached) refreshOthers(kid);
         return entry;
       })().finally(() => inflight.delete(kid));
       inflight.set(kid, flight);
@@ -143,8 +194,10 @@ export function createWebhookVerifier(opts: WebhookVerifierOptions): WebhookVeri
     try {
       return await flight;
     } catch (err) {
-      // Plaid unreachable while refreshing a key we already trust: keep using it.
-      if (cached && !(err instanceof UnusableKeyError)) return cached;
+      // Plaid unreachable while refreshing a key we already trust: keep using it a while, but not
+      // once a newer key is in use (it may be the one rotated out) nor past the staleness bound.
+      const usable = cached && !cached.mustRefresh && nowMs - cached.fetchedAtMs < maxStaleMs;
+      if (usable && !(err instanceof UnusableKeyError)) return cached;
       throw err;
     }
   }
@@ -152,9 +205,11 @@ export function createWebhookVerifier(opts: WebhookVerifierOptions): WebhookVeri
   const fail = (reason: VerificationFailureReason): VerificationResult => ({ ok: false, reason });
 
   return {
-    async verify(rawBody, header) {
+    async verify(rawBody, header, source = 'unknown') {
       if (header === undefined || header === '') return fail('missing_header');
-      if (header.length > MAX_HEADER_LENGTH || header.split('.').length !== 3) return fail('malformed_jwt');
+      const segments = header.split('.');
+      if (header.length > MAX_HEADER_LENGTH || segments.length !== 3 || !segments.every(isCanonicalBase64url))
+        return fail('malformed_jwt');
       let protectedHeader: ReturnType<typeof decodeProtectedHeader>;
       try {
         protectedHeader = decodeProtectedHeader(header);
@@ -167,7 +222,7 @@ export function createWebhookVerifier(opts: WebhookVerifierOptions): WebhookVeri
 
       let entry: CachedKey | null;
       try {
-        entry = await getKey(kid);
+        entry = await getKey(kid, source);
       } catch (err) {
         return fail(err instanceof UnusableKeyError ? 'unusable_key' : 'key_unavailable');
       }

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { TimingPolicy } from '../workflows/types';
 import { parseDuration } from './duration';
+import { parseRateLimit } from './rateLimit';
 
 const duration = (fallback: string) =>
   z
@@ -71,7 +72,27 @@ export const envSchema = z.object({
         .map((o) => o.trim())
         .filter(Boolean),
     ),
-  LINKFLOW_CODEC_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  LINKFLOW_CODEC_TOKEN: z
+    .string()
+    .min(16, 'at least 16 characters')
+    .regex(/^[\w.~-]+$/, 'letters, digits and - _ . ~ only (it goes in a URL path)')
+    .optional(),
+  // Trust boundaries (issue 17): /metrics, session creation and the HTTP server's limits.
+  LINKFLOW_METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  LINKFLOW_SESSION_RATE_LIMIT: z
+    .string()
+    .default('120/1m')
+    .transform((value, ctx) => {
+      try {
+        return parseRateLimit(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
+  LINKFLOW_HTTP_REQUEST_TIMEOUT: duration('30s'),
+  LINKFLOW_HTTP_HEADERS_TIMEOUT: duration('10s'),
+  LINKFLOW_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(1024),
   LINKFLOW_WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   // Open sessions idle for hours (waiting for webhooks or for the user's payment choice); past
   // this many, the least recently used is evicted and replayed (~11 ms) on its next event. 500

@@ -18,6 +18,7 @@ import { registerSandboxRoutes } from './routes/sandbox';
 import { registerTransferRoutes } from './routes/transfer';
 import { registerUserRoutes } from './routes/users';
 import { registerWebhookKeyRoutes } from './routes/webhookKeys';
+import { registerWebhookReplayRoutes } from './routes/webhookReplay';
 
 export function buildApp(ctx: EmulatorContext, reset: () => void): Hono {
   const app = new Hono();
@@ -32,6 +33,7 @@ export function buildApp(ctx: EmulatorContext, reset: () => void): Hono {
   registerSandboxRoutes(plaid, ctx);
   registerInstitutionRoutes(plaid, ctx);
   registerControlRoutes(app, { ctx, plaidPaths: plaid.paths, reset });
+  registerWebhookReplayRoutes(app, ctx);
   registerLinkPage(app, ctx);
 
   app.notFound((c) => plaidErrorResponse(c, ctx, new PlaidApiError('NOT_FOUND'), newRequestId(), c.req.path));

@@ -6,12 +6,13 @@
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from '../api/app';
-import { apiConfigFromEnv } from '../api/config';
+import { apiConfigFromEnv, httpLimitsFromEnv } from '../api/config';
 import { serveApp } from '../api/server';
 import { ConfigError, loadEnv } from '../config/env';
 import { createLogger } from '../observability/logger';
 import { registerOutcomeGauges } from '../observability/metrics';
 import { connectClient } from '../temporal/connection';
+import { webhookSignalSigner } from '../temporal/webhookSignalMac';
 import { demoConfigFromEnv } from '../web/demoConfig';
 import { openServices } from './services';
 
@@ -40,15 +41,16 @@ try {
       ...apiConfigFromEnv(env, {
         apiKey: services.apiKey,
         uiOrigins: env.LINKFLOW_UI_ORIGINS,
-        codecToken: env.LINKFLOW_CODEC_TOKEN ?? null,
+        codecToken: services.codecToken,
       }),
       demo: demoConfigFromEnv(env),
     },
     logger,
     codec: services.codec,
     metrics,
+    signWebhookSignal: webhookSignalSigner(services.keyring),
   });
-  const server = await serveApp(app, { hostname: env.HOST, port: env.PORT });
+  const server = await serveApp(app, { hostname: env.HOST, port: env.PORT, ...httpLimitsFromEnv(env) });
   logger.info({ url: server.url, task_queue: env.TEMPORAL_TASK_QUEUE }, `linkflow API on ${server.url}`);
 
   let stopping = false;

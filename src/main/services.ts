@@ -2,6 +2,7 @@
  * The composition root shared by `npm start`, `npm run worker` and `npm run api`: configuration,
  * secrets, the item store, the Plaid client and the payload codec, built once from the environment.
  */
+import { hkdfSync } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { PayloadCodec } from '@temporalio/common';
@@ -17,6 +18,8 @@ export interface Services {
   env: Env;
   dataDir: string;
   apiKey: string;
+  /** LINKFLOW_CODEC_TOKEN, else derived from the encryption key (stable across restarts). */
+  codecToken: string;
   keyring: Keyring;
   codec: PayloadCodec;
   db: Db;
@@ -52,6 +55,12 @@ export async function resolveSecrets(env: Env, dataDir: string, opts: SecretsOpt
   };
 }
 
+/** A codec credential only a holder of the encryption key can compute (the codec's own key decrypts anyway). */
+function derivedCodecToken(keyring: Keyring): string {
+  const key = keyring.keys.get(keyring.primaryKeyId) as Buffer;
+  return `lfc_${Buffer.from(hkdfSync('sha256', key, 'linkflow', 'linkflow codec token v1', 24)).toString('base64url')}`;
+}
+
 export async function openServices(
   env: Env,
   opts: SecretsOptions & { databaseUrl?: string },
@@ -77,6 +86,7 @@ export async function openServices(
     env,
     dataDir,
     apiKey: secrets.apiKey,
+    codecToken: env.LINKFLOW_CODEC_TOKEN ?? derivedCodecToken(keyring),
     keyring,
     codec: createEncryptionCodec(keyring),
     db,

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApp } from '../api/app';
-import { apiConfigFromEnv } from '../api/config';
+import { apiConfigFromEnv, httpLimitsFromEnv } from '../api/config';
 import { serveApp } from '../api/server';
 import type { Env } from '../config/env';
 import { startEmulator } from '../emulator';
@@ -19,6 +19,7 @@ import { ensureTemporalCli } from '../temporal/cli';
 import { connectClient, connectWorker } from '../temporal/connection';
 import { type DevServer, startDevServer } from '../temporal/devServer';
 import { installWorkerRuntime } from '../temporal/runtime';
+import { webhookSignalSigner } from '../temporal/webhookSignalMac';
 import { demoConfigFromEnv } from '../web/demoConfig';
 import { createServicesWorker } from './linkSessionWorker';
 import { openServices } from './services';
@@ -114,7 +115,8 @@ export function createStack(env: Env, opts: { logger: Logger }): EmbeddedStack {
         ip: '127.0.0.1',
         uiPort: TEMPORAL_UI_PORT,
         dbFilename: join(services.dataDir, 'temporal.sqlite'),
-        uiCodecEndpoint: `${apiUrl}/codec`,
+        // The UI sends no credentials: its endpoint carries the codec token (see routes/codec.ts).
+        uiCodecEndpoint: `${apiUrl}/codec/ui/${services.codecToken}`,
       });
       const server = devServer;
       stops.unshift({ name: 'Temporal dev server', stop: () => server.stop() });
@@ -157,14 +159,21 @@ export function createStack(env: Env, opts: { logger: Logger }): EmbeddedStack {
       plaid: services.plaid,
       sessions: services.store,
       config: {
-        ...apiConfigFromEnv(env, { apiKey: services.apiKey, uiOrigins: env.LINKFLOW_UI_ORIGINS }),
+        ...apiConfigFromEnv(env, {
+          apiKey: services.apiKey,
+          uiOrigins: env.LINKFLOW_UI_ORIGINS,
+          codecToken: services.codecToken,
+          // The one composition whose /demo may go key-less (loopback peer and Host only).
+          keylessDemo: true,
+        }),
         demo: demoConfigFromEnv(env),
       },
       logger,
       codec: services.codec,
       metrics,
+      signWebhookSignal: webhookSignalSigner(services.keyring),
     });
-    const server = await serveApp(app, { hostname: env.HOST, port: env.PORT });
+    const server = await serveApp(app, { hostname: env.HOST, port: env.PORT, ...httpLimitsFromEnv(env) });
     stops.unshift({ name: 'API', stop: () => server.close() });
 
     if (!env.PLAID_VERIFY_WEBHOOKS) logger.warn('PLAID_VERIFY_WEBHOOKS=false: webhooks are NOT verified');

@@ -26,6 +26,8 @@
   /** The operator's API key when the page needs one: in this variable only, never stored. */
   let apiKey = null;
   let sessionId = null;
+  /** The capability the server returned for the session this page created (see demoPage.ts). */
+  let capability = null;
   let previous = null;
   let timer = null;
   let choosing = false;
@@ -52,6 +54,7 @@
     const headers = { 'X-Linkflow-Demo': '1' };
     if (payload !== undefined) headers['Content-Type'] = 'application/json';
     if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
+    if (capability) headers['X-Linkflow-Demo-Capability'] = capability;
     const res = await fetch(`/demo/api${path}`, {
       method,
       headers,
@@ -94,6 +97,7 @@
         payment: paymentChoice(),
       });
       sessionId = session.session_id;
+      capability = session.demo_capability;
       body.dataset.sessionId = sessionId;
       $('session-id').textContent = sessionId;
       $('progress-section').hidden = false;

@@ -11,26 +11,33 @@
  * How the page reaches the session routes without the API key ever being sent to a browser:
  * the page calls this sub-app's own narrow endpoints (`/demo/api/sessions…`), which call the
  * same session service as `/link/sessions` in-process.
- *  - On the embedded default (`allowUiOriginWithoutKey`: API on loopback, no TEMPORAL_ADDRESS)
- *    they need no key, so the key stays on the server. They still refuse what a hostile web page
- *    in the same browser could send: a request must carry `X-Linkflow-Demo: 1` (a cross-origin
- *    page cannot add a custom header without a CORS preflight, and nothing here answers one),
- *    must not be marked cross-site by `Sec-Fetch-Site`, and must name a loopback `Host` (so DNS
- *    rebinding cannot reach them under another name).
+ *  - Under `npm start`'s composition only (`keylessDemo`, set by src/main/stack.ts, never derived
+ *    from the environment) they need no key from a loopback peer naming a loopback `Host`, not
+ *    forwarded by a proxy, so the key stays on the server. They still refuse what a hostile web
+ *    page in the same browser could send: a request must carry `X-Linkflow-Demo: 1` (a
+ *    cross-origin page cannot add a custom header without a CORS preflight, and nothing here
+ *    answers one), must not be marked cross-site by `Sec-Fetch-Site`, and the `Host` check keeps
+ *    DNS rebinding out.
  *  - Anywhere else they require `Authorization: Bearer <LINKFLOW_API_KEY>` exactly like the
  *    session routes: the page asks the operator to paste the key, keeps it in a variable of the
  *    page (never in storage or a cookie) and sends it only to these same-origin endpoints.
+ *  - Either way, a session's page may act only on the session it created: creating one answers a
+ *    `demo_capability` (an HMAC of the session id under a key derived from the API key), which the
+ *    page sends back as `X-Linkflow-Demo-Capability`; another session's id answers 403. The API
+ *    key itself, which may act on any session through `/link/sessions`, is accepted instead.
  */
+import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { readJson } from '../api/body';
 import { isLoopbackHost } from '../api/config';
 import type { ApiConfig, DemoConfig } from '../api/deps';
 import { ApiError } from '../api/errors';
-import { hasValidToken, unauthorized } from '../api/middleware/auth';
+import { hasValidToken, tokensEqual, unauthorized } from '../api/middleware/auth';
 import { limitBody } from '../api/middleware/bodyLimit';
+import { isForwarded, isLoopbackAddress, peerAddress } from '../api/peer';
 import { createSessionRequestSchema, selectPaymentAccountRequestSchema } from '../api/schemas';
 import type { SessionService } from '../api/sessionService';
 import type { AppEnv } from '../api/types';
@@ -39,6 +46,7 @@ export { demoConfigFromEnv } from './demoConfig';
 
 export const PLAID_LINK_SCRIPT = 'https://cdn.plaid.com/link/v2/stable/link-initialize.js';
 export const DEMO_HEADER = 'x-linkflow-demo';
+export const DEMO_CAPABILITY_HEADER = 'x-linkflow-demo-capability';
 
 const asset = (name: string) => readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
 const SCRIPT = asset('demo.js');
@@ -47,6 +55,8 @@ const STYLE = asset('demo.css');
 export interface DemoRoutesDeps {
   service: SessionService;
   config: ApiConfig;
+  /** The per-caller limit on session creation (see src/api/rateLimit.ts). */
+  creationLimit?: MiddlewareHandler<AppEnv>;
 }
 
 function escapeHtml(text: string): string {
@@ -62,10 +72,20 @@ function hostnameOf(hostHeader: string | undefined): string | null {
   }
 }
 
-/** True when this request may use the demo endpoints without a key (embedded default, loopback). */
+/**
+ * True when this request may use the demo endpoints without a key: `npm start`'s composition,
+ * a loopback peer, a loopback Host, and no proxy in between.
+ */
 function keyless(c: Context, config: ApiConfig): boolean {
+  if (!config.keylessDemo || isForwarded(c) || !isLoopbackAddress(peerAddress(c))) return false;
   const host = hostnameOf(c.req.header('host'));
-  return config.allowUiOriginWithoutKey && host !== null && isLoopbackHost(host);
+  return host !== null && isLoopbackHost(host);
+}
+
+/** The capability a demo page gets for the one session it created. */
+export function demoCapability(apiKey: string, sessionId: string): string {
+  const key = createHash('sha256').update('linkflow demo capability\n').update(apiKey).digest();
+  return createHmac('sha256', key).update(sessionId, 'utf8').digest('base64url');
 }
 
 function originOf(url: string | undefined): string | null {
@@ -189,6 +209,19 @@ function demoAccess(config: ApiConfig) {
   });
 }
 
+/** Acting on a session takes the capability its page got at creation (or the API key). */
+function sessionCapability(config: ApiConfig) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const presented = c.req.header(DEMO_CAPABILITY_HEADER) ?? '';
+    const sessionId = c.req.param('session_id') ?? '';
+    const mine = presented !== '' && tokensEqual(presented, demoCapability(config.apiKey, sessionId));
+    if (!mine && !hasValidToken(c, [config.apiKey])) {
+      throw new ApiError(403, 'NOT_THIS_PAGES_SESSION', 'this page did not create that session');
+    }
+    await next();
+  });
+}
+
 export function createDemoRoutes(deps: DemoRoutesDeps): Hono<AppEnv> {
   const { service, config } = deps;
   const demo: DemoConfig = config.demo ?? { plaidEnv: 'sandbox' };
@@ -212,12 +245,15 @@ export function createDemoRoutes(deps: DemoRoutesDeps): Hono<AppEnv> {
   });
 
   app.use('/api/*', demoAccess(config), limitBody(config.jsonMaxBodyBytes ?? 64 * 1024));
-  app.post('/api/sessions', async (c) => {
+  app.post('/api/sessions', deps.creationLimit ?? (async (_c, next) => next()), async (c) => {
     const request = await readJson(c, createSessionRequestSchema);
     const result = await service.createSession(request, null);
     c.var.log.info({ session_id: result.body.session_id }, 'demo: link session created');
-    return c.json(result.body, result.status);
+    const demo_capability = demoCapability(config.apiKey, result.body.session_id);
+    return c.json({ ...result.body, demo_capability }, result.status);
   });
+  app.use('/api/sessions/:session_id', sessionCapability(config));
+  app.use('/api/sessions/:session_id/*', sessionCapability(config));
   app.get('/api/sessions/:session_id', async (c) =>
     c.json(await service.getSession(c.req.param('session_id'))),
   );

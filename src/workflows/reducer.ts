@@ -154,7 +154,9 @@ export type SessionEvent =
   | { type: 'windowClosed'; at: string }
   | { type: 'selectionTimedOut'; at: string }
   /** Rules 2: the final look failed earlier; ask `/link/token/get` again. */
-  | { type: 'lookAgain' };
+  | { type: 'lookAgain' }
+  /** A signal refused by signalValidation.ts: recorded, never turned into work. */
+  | { type: 'signalRejected'; signal: string; reason: string };
 
 export type Command =
   | { type: 'exchange'; publicToken: string }
@@ -460,6 +462,11 @@ function apply(state: SessionState, event: SessionEvent): SessionState {
       }
       return { ...s, reconcile: s.reconcile === 'pending' ? s.reconcile : 'done' };
     }
+    case 'signalRejected':
+      return addError(state, {
+        code: 'SIGNAL_REJECTED',
+        message: `${event.signal} refused: ${event.reason}`,
+      });
     case 'selectionTimedOut':
       if (state.paymentPhase.phase !== 'none') return state;
       return addError(

@@ -24,6 +24,12 @@ import {
 import { currentDetails } from './details';
 import { type Command, reduce, type SessionEvent, type SessionState, toView } from './reducer';
 import { LinkItemCount, LinkSessionStatus } from './searchAttributes';
+import {
+  type Checked,
+  checkItemAddResult,
+  checkPaymentAccountRequest,
+  checkSessionFinished,
+} from './signalValidation';
 import type { ErrorInfo, LinkSessionInput, SessionStatus } from './types';
 
 /** Retries that honour Plaid's rate limits and outages; permanent errors come back as values. */
@@ -207,7 +213,7 @@ export function createSessionRuntime(
     }
   };
 
-  registerHandlers(() => state, dispatch, nowIso);
+  registerHandlers(() => state, dispatch, nowIso, opts.legacy);
 
   return {
     get state() {
@@ -231,16 +237,31 @@ function registerHandlers(
   current: () => SessionState,
   dispatch: (event: SessionEvent) => void,
   nowIso: () => string,
+  legacy: boolean,
 ): void {
-  setHandler(itemAddResultSignal, (s) =>
+  // A signal is checked before it becomes work: anyone who can signal the workflow could send
+  // anything (the codec already refused what the webhook route did not sign). A refused one is
+  // recorded in the session's errors. Histories from before the check replay unchecked.
+  const checked = <T>(signal: string, check: (raw: unknown) => Checked<T>, raw: unknown): T | null => {
+    if (legacy && !patched('validate-signals')) return raw as T;
+    const result = check(raw);
+    if (result.ok) return result.value;
+    dispatch({ type: 'signalRejected', signal, reason: result.reason });
+    return null;
+  };
+  setHandler(itemAddResultSignal, (raw) => {
+    const s = checked('itemAddResult', checkItemAddResult, raw);
+    if (!s) return;
     dispatch({
       type: 'itemAddResult',
       publicToken: s.public_token,
       linkSessionId: s.link_session_id,
       at: s.received_at,
-    }),
-  );
-  setHandler(sessionFinishedSignal, (s) =>
+    });
+  });
+  setHandler(sessionFinishedSignal, (raw) => {
+    const s = checked('sessionFinished', checkSessionFinished, raw);
+    if (!s) return;
     dispatch({
       type: 'sessionFinished',
       status: s.status,
@@ -248,8 +269,8 @@ function registerHandlers(
       publicTokens: s.public_tokens,
       at: s.received_at,
       source: 'session_finished',
-    }),
-  );
+    });
+  });
   setHandler(getSessionQuery, () => toView(current()));
   setHandler(
     selectPaymentAccountUpdate,
@@ -260,7 +281,10 @@ function registerHandlers(
     },
     {
       // Runs before anything is written to history: a refused choice leaves no trace.
-      validator: ({ account_id }) => {
+      validator: (raw) => {
+        const request = checkPaymentAccountRequest(raw);
+        if (!request.ok) throw ApplicationFailure.nonRetryable(request.reason, 'MALFORMED_REQUEST');
+        const { account_id } = request.value;
         const view = toView(current());
         if (view.status !== 'awaiting_payment_account' || current().paymentPhase.phase !== 'none') {
           throw ApplicationFailure.nonRetryable(

@@ -78,7 +78,7 @@ beforeAll(async () => {
       webhookUrl: 'http://127.0.0.1:3000/webhooks/plaid',
       verifyWebhooks: true,
       uiOrigins: [],
-      allowUiOriginWithoutKey: false,
+      keylessDemo: false,
       timing: DEFAULT_TIMING,
     },
     logger: createLogger({ level: 'silent' }),

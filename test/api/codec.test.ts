@@ -23,12 +23,12 @@ describe('codec server', () => {
     await t?.close();
   });
 
-  const harness = (embedded: boolean, codecToken?: string) =>
+  const harness = (keylessDemo: boolean, codecToken?: string) =>
     createHarness({
       t,
       plaid,
       taskQueue: uniqueTaskQueue('api-codec'),
-      config: { allowUiOriginWithoutKey: embedded, ...(codecToken && { codecToken }) },
+      config: { keylessDemo, ...(codecToken && { codecToken }) },
     });
   const call = (
     h: ReturnType<typeof harness>,
@@ -122,37 +122,50 @@ describe('codec server', () => {
     }
   });
 
-  it('needs a key, unless the request comes from the UI origin on the embedded default', async () => {
+  it('always needs a credential: a forged UI Origin gets 403, even where /demo is key-less (issue 17)', async () => {
     const plain = wire(defaultPayloadConverter.toPayload('x'));
-    const strict = harness(false);
-    expect((await call(strict, '/codec/encode', { payloads: [plain] })).status).toBe(401);
-    const fromUi = await call(strict, '/codec/encode', { payloads: [plain] }, { origin: UI_ORIGIN });
-    expect(fromUi.status).toBe(401);
-    // The UI can read the refusal.
-    expect(fromUi.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
+    for (const h of [harness(false), harness(true), harness(true, 'codec-token-0123456789')]) {
+      expect((await call(h, '/codec/encode', { payloads: [plain] })).status).toBe(401);
+      for (const origin of [UI_ORIGIN, 'http://127.0.0.1:8233']) {
+        const forged = await call(h, '/codec/decode', { payloads: [plain] }, { origin });
+        expect(forged.status).toBe(403);
+        expect(((await forged.json()) as { error: { code: string } }).error.code).toBe(
+          'CODEC_CREDENTIAL_REQUIRED',
+        );
+        // The UI can read the refusal.
+        expect(forged.headers.get('access-control-allow-origin')).toBe(origin);
+      }
+    }
+  });
 
-    const embedded = harness(true);
-    expect((await call(embedded, '/codec/encode', { payloads: [plain] })).status).toBe(401);
-    const ok = await call(
-      embedded,
-      '/codec/encode',
-      { payloads: [plain] },
-      { origin: 'http://127.0.0.1:8233' },
+  it('takes the API key or the codec token as a bearer token, or the codec token in the UI endpoint path', async () => {
+    const h = harness(false, 'codec-token-for-the-cli');
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+    expect((await call(h, '/codec/decode', { payloads: [] }, bearer('codec-token-for-the-cli'))).status).toBe(
+      200,
     );
-    expect(ok.status).toBe(200);
-    expect(ok.headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:8233');
+    expect((await call(h, '/codec/decode', { payloads: [] }, bearer(API_KEY))).status).toBe(200);
+    expect((await call(h, '/codec/decode', { payloads: [] }, bearer('codec-token-for-the-clX'))).status).toBe(
+      401,
+    );
 
-    const withToken = harness(false, 'codec-token-for-the-cli');
-    expect(
-      (
-        await call(
-          withToken,
-          '/codec/decode',
-          { payloads: [] },
-          { authorization: 'Bearer codec-token-for-the-cli' },
-        )
-      ).status,
-    ).toBe(200);
+    const ui = await call(
+      h,
+      '/codec/ui/codec-token-for-the-cli/decode',
+      { payloads: [] },
+      { origin: UI_ORIGIN },
+    );
+    expect(ui.status).toBe(200);
+    expect(ui.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
+    expect((await call(h, '/codec/ui/codec-token-for-the-cli/encode', { payloads: [] })).status).toBe(200);
+    for (const path of ['/codec/ui/wrong-token-for-the-cli/decode', `/codec/ui/${API_KEY}/decode`]) {
+      expect((await call(h, path, { payloads: [] }, { origin: UI_ORIGIN })).status).toBe(403);
+    }
+    // Without a codec token configured, no path token opens it.
+    expect((await call(harness(false), '/codec/ui/anything/decode', { payloads: [] })).status).toBe(401);
+    // The token in the path never reaches the logs.
+    expect(h.logs.join('\n')).not.toContain('codec-token-for-the-cli');
+    expect(h.logs.join('\n')).toContain('/codec/ui/:token/decode');
   });
 
   it('400 for a malformed body or payloads the codec cannot decode', async () => {

@@ -62,15 +62,20 @@ describe('serveApp', () => {
 });
 
 describe('apiConfigFromEnv', () => {
-  it('derives the webhook URL, timing and the UI-origin exception from the environment', () => {
-    const embedded = apiConfigFromEnv(loadEnv({}), { apiKey: 'k'.repeat(20) });
-    expect(embedded).toMatchObject({
+  it('derives the webhook URL and timing from the environment, and never the key-less /demo (issue 17)', () => {
+    // Loopback HOST and no TEMPORAL_ADDRESS: also what `npm run api` with a Temporal profile looks like.
+    const loopback = apiConfigFromEnv(loadEnv({}), { apiKey: 'k'.repeat(20) });
+    expect(loopback).toMatchObject({
       webhookUrl: 'http://127.0.0.1:3000/webhooks/plaid',
       verifyWebhooks: true,
       uiOrigins: ['http://localhost:8233', 'http://127.0.0.1:8233'],
-      allowUiOriginWithoutKey: true,
+      keylessDemo: false,
       timing: { pollAfterMs: 300_000, pollEveryMs: 60_000 },
     });
+    // Only npm start's composition says so, explicitly.
+    expect(apiConfigFromEnv(loadEnv({}), { apiKey: 'k'.repeat(20), keylessDemo: true }).keylessDemo).toBe(
+      true,
+    );
     const remote = apiConfigFromEnv(
       loadEnv({ TEMPORAL_ADDRESS: 'temporal:7233', PLAID_VERIFY_WEBHOOKS: 'false' }),
       {
@@ -79,7 +84,7 @@ describe('apiConfigFromEnv', () => {
       },
     );
     expect(remote).toMatchObject({
-      allowUiOriginWithoutKey: false,
+      keylessDemo: false,
       verifyWebhooks: false,
       uiOrigins: ['https://cloud.temporal.io'],
     });
@@ -87,7 +92,7 @@ describe('apiConfigFromEnv', () => {
       apiConfigFromEnv(loadEnv({ HOST: '0.0.0.0', PORT: '8080' }), { apiKey: 'k'.repeat(20) }),
     ).toMatchObject({
       webhookUrl: 'http://127.0.0.1:8080/webhooks/plaid',
-      allowUiOriginWithoutKey: false,
+      keylessDemo: false,
     });
   });
 

@@ -250,4 +250,115 @@ describe('webhook verifier', () => {
       reason: 'unusable_key',
     });
   });
+
+  describe('issue 17', () => {
+    it('refuses a rotated-out key as soon as a webhook under the new kid arrived (every cached key is re-fetched)', async () => {
+      const old = await makeKey('kid-old');
+      const fresh = await makeKey('kid-new');
+      let rotated = false;
+      const fetchKey = vi.fn(async (kid: string): Promise<WebhookVerificationKey | null> => {
+        if (kid === 'kid-old') return rotated ? { ...old.key, expired_at: nowSeconds - 1 } : old.key;
+        return kid === 'kid-new' && rotated ? fresh.key : null;
+      });
+      const verifier = createWebhookVerifier({ fetchKey, now: () => NOW });
+      expect(await verifier.verify(body, await sign(old.privateKey, { kid: 'kid-old' }))).toEqual({
+        ok: true,
+      });
+      rotated = true; // Plaid rotates: the old key has expired_at, webhooks are signed by the new one.
+      expect(await verifier.verify(body, await sign(fresh.privateKey, { kid: 'kid-new' }))).toEqual({
+        ok: true,
+      });
+      // Well inside the old key's cache lifetime, it is refused.
+      expect(await verifier.verify(body, await sign(old.privateKey, { kid: 'kid-old' }))).toEqual({
+        ok: false,
+        reason: 'key_expired',
+      });
+      expect(fetchKey.mock.calls.map(([kid]) => kid)).toEqual(['kid-old', 'kid-new', 'kid-old']);
+    });
+
+    it('keeps a current key for minutes, not an hour, and not at all once stale and unconfirmable', async () => {
+      const { privateKey, key } = await makeKey();
+      let now = NOW;
+      let plaidUp = true;
+      const fetchKey = vi.fn(async () => {
+        if (!plaidUp) throw new Error('Plaid down');
+        return key;
+      });
+      const verifier = createWebhookVerifier({ fetchKey, now: () => now });
+      const at = (seconds: number) => {
+        now = new Date(NOW.getTime() + seconds * 1000);
+        return sign(privateKey, { iat: Math.floor(now.getTime() / 1000) });
+      };
+      expect(await verifier.verify(body, await at(0))).toEqual({ ok: true });
+      expect(await verifier.verify(body, await at(299))).toEqual({ ok: true });
+      expect(fetchKey).toHaveBeenCalledTimes(1);
+      expect(await verifier.verify(body, await at(301))).toEqual({ ok: true });
+      expect(fetchKey).toHaveBeenCalledTimes(2); // re-fetched after 5 minutes
+      plaidUp = false;
+      expect(await verifier.verify(body, await at(610))).toEqual({ ok: true }); // an outage: the copy serves
+      expect(await verifier.verify(body, await at(301 + 900))).toEqual({
+        ok: false,
+        reason: 'key_unavailable',
+      });
+    });
+
+    it('budgets new-kid look-ups per source: a flood of forged kids from one address leaves Plaid’s own alone', async () => {
+      const forger = await makeKey('kid-x');
+      const genuine = await makeKey('kid-rotated-in');
+      const fetchKey = vi.fn(async (kid: string) => (kid === genuine.key.kid ? genuine.key : null));
+      const verifier = createWebhookVerifier({ fetchKey, now: () => NOW, maxNewKidLookupsPerMinute: 5 });
+      const reasons: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        const r = await verifier.verify(
+          body,
+          await sign(forger.privateKey, { kid: `forged-${i}` }),
+          '203.0.113.9',
+        );
+        reasons.push(r.ok ? 'ok' : r.reason);
+      }
+      expect(reasons.filter((r) => r === 'key_unavailable')).toHaveLength(3);
+      const header = await sign(genuine.privateKey, { kid: 'kid-rotated-in' });
+      expect(await verifier.verify(body, header, '52.21.26.131')).toEqual({ ok: true });
+      // The total ceiling still bounds many sources together.
+      const total = createWebhookVerifier({
+        fetchKey,
+        now: () => NOW,
+        maxNewKidLookupsPerMinute: 5,
+        maxNewKidLookupsPerMinuteTotal: 6,
+      });
+      for (let i = 0; i < 6; i++)
+        await total.verify(body, await sign(forger.privateKey, { kid: `f-${i}` }), `10.0.0.${i}`);
+      expect(await total.verify(body, header, '52.21.26.131')).toEqual({
+        ok: false,
+        reason: 'key_unavailable',
+      });
+    });
+
+    it('refuses non-canonical base64url: whitespace, padding or stray bits in a genuine signature', async () => {
+      const { privateKey, verifier, fetchKey } = await setup();
+      const header = await sign(privateKey);
+      expect(await verifier.verify(body, header)).toEqual({ ok: true });
+      const [h, p, sig] = header.split('.') as [string, string, string];
+      // 64 signature bytes in 86 characters: the last one carries 4 bits nobody reads.
+      const last = sig.at(-1) as string;
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      const twin = [...alphabet].find(
+        (ch) =>
+          ch !== last &&
+          Buffer.from(sig.slice(0, -1) + ch, 'base64url').equals(Buffer.from(sig, 'base64url')),
+      );
+      if (!twin) throw new Error('no twin spelling');
+      const variants = [
+        `${h}.${p}.${sig.slice(0, 40)} ${sig.slice(40)}`,
+        `${h}.${p}.${sig.slice(0, 40)}\n${sig.slice(40)}`,
+        `${h}.${p}.${sig}==`,
+        `${h}.${p}.${sig.slice(0, -1)}${twin}`,
+        `${h} .${p}.${sig}`,
+      ];
+      for (const variant of variants) {
+        expect(await verifier.verify(body, variant)).toEqual({ ok: false, reason: 'malformed_jwt' });
+      }
+      expect(fetchKey).toHaveBeenCalledTimes(1);
+    });
+  });
 });

@@ -181,7 +181,7 @@ describe('/demo page', () => {
     expect(rebound.status).toBe(401);
 
     // Outside the embedded default the page asks for the key and the endpoints require it.
-    const production = stack.appWith({ allowUiOriginWithoutKey: false });
+    const production = stack.appWith({ keylessDemo: false });
     const html = await (await production.request('/demo', { headers: { host: '127.0.0.1:3000' } })).text();
     expect(html).toContain('data-key-required="true"');
     expect(html).not.toContain(stack.apiKey);

@@ -28,6 +28,7 @@ import { createItemStore, type Db, openDatabase } from '../../src/store';
 import { createEncryptionCodec } from '../../src/temporal/codec';
 import { linkflowDataConverter } from '../../src/temporal/dataConverter';
 import { type DevServer, startDevServer } from '../../src/temporal/devServer';
+import { webhookSignalSigner } from '../../src/temporal/webhookSignalMac';
 import { createLinkSessionWorker } from '../../src/temporal/worker';
 import type { SessionStatus, SessionView, TimingPolicy } from '../../src/workflows/types';
 import { freePort } from '../helpers/freePort';
@@ -118,6 +119,8 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 export interface BrowserStack {
   apiUrl: string;
   apiKey: string;
+  /** The codec token the UI's endpoint carries (`/codec/ui/<token>`). */
+  codecToken: string;
   emulatorUrl: string;
   /** The Temporal UI, when the stack runs its own dev server. */
   uiUrl?: string;
@@ -157,6 +160,7 @@ export async function startBrowserStack(opts: BrowserStackOptions): Promise<Brow
   try {
     const apiPort = await freePort();
     const apiUrl = `http://127.0.0.1:${apiPort}`;
+    const codecToken = `lfc_${generateKeyBase64().replace(/[^A-Za-z0-9]/g, '')}`;
 
     let devServer: DevServer | undefined;
     let address: string;
@@ -164,7 +168,12 @@ export async function startBrowserStack(opts: BrowserStackOptions): Promise<Brow
     let uiOrigins: string[] = [];
     if (opts.temporal === 'own-with-ui') {
       const uiPort = await freePort();
-      devServer = await startDevServer({ ip: '127.0.0.1', uiPort, uiCodecEndpoint: `${apiUrl}/codec` });
+      // As npm start does it: the UI's codec endpoint carries the codec token.
+      devServer = await startDevServer({
+        ip: '127.0.0.1',
+        uiPort,
+        uiCodecEndpoint: `${apiUrl}/codec/ui/${codecToken}`,
+      });
       const server = devServer;
       closers.push(() => server.stop());
       address = devServer.address;
@@ -216,8 +225,9 @@ export async function startBrowserStack(opts: BrowserStackOptions): Promise<Brow
       webhookUrl: `${apiUrl}/webhooks/plaid`,
       verifyWebhooks: true,
       uiOrigins,
-      // Like the embedded default: API on loopback next to an embedded Temporal.
-      allowUiOriginWithoutKey: true,
+      // Like npm start's composition: /demo key-less for loopback peers.
+      keylessDemo: true,
+      codecToken,
       timing: {
         pollAfterMs: 30_000,
         pollEveryMs: 1_000,
@@ -236,6 +246,7 @@ export async function startBrowserStack(opts: BrowserStackOptions): Promise<Brow
         logger: createLogger({ name: 'browser-test', level: 'warn' }),
         codec,
         metrics: new Registry(),
+        signWebhookSignal: webhookSignalSigner(keyring),
       });
     const app = appWith({});
     const server: RunningServer = await serveApp(app, { hostname: '127.0.0.1', port: apiPort });
@@ -256,6 +267,7 @@ export async function startBrowserStack(opts: BrowserStackOptions): Promise<Brow
     const stack: BrowserStack = {
       apiUrl,
       apiKey,
+      codecToken,
       emulatorUrl: emu.url,
       ...(devServer?.uiUrl && { uiUrl: devServer.uiUrl }),
       namespace,

@@ -96,5 +96,33 @@ describe('Temporal UI', () => {
     await page.goto(`${uiUrl}/namespaces/${stack.namespace}/workflows?query=${encodeURIComponent(none)}`);
     await page.getByText('No Results', { exact: true }).waitFor();
     expect(await page.getByRole('link', { name: workflowId }).count()).toBe(0);
+
+    // What the UI does with its endpoint's token, curl with a forged Origin cannot (issue 17).
+    const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
+    const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    if (!input?.data || !input.metadata) throw new Error('no workflow input in history');
+    const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+    const body = JSON.stringify({
+      payloads: [
+        {
+          metadata: Object.fromEntries(Object.entries(input.metadata).map(([k, v]) => [k, b64(v)])),
+          data: b64(input.data),
+        },
+      ],
+    });
+    const uiOrigin = new URL(uiUrl).origin;
+    const post = (path: string) =>
+      fetch(`${stack.apiUrl}${path}`, {
+        method: 'POST',
+        headers: { origin: uiOrigin, 'content-type': 'application/json', 'x-namespace': stack.namespace },
+        body,
+      });
+    const forged = await post('/codec/decode');
+    expect(forged.status).toBe(403);
+    expect(await forged.text()).not.toContain(clientUserId);
+    const viaUiEndpoint = await post(`/codec/ui/${stack.codecToken}/decode`);
+    expect(viaUiEndpoint.status).toBe(200);
+    const [decoded] = ((await viaUiEndpoint.json()) as { payloads: Array<{ data: string }> }).payloads;
+    expect(Buffer.from(decoded?.data ?? '', 'base64').toString()).toContain(clientUserId);
   }, 180_000);
 });

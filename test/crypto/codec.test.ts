@@ -10,6 +10,8 @@ import {
   METADATA_ENCRYPTION_KEY_ID,
   payloadCodecs,
 } from '../../src/temporal/codec';
+import { signWebhookSignal } from '../../src/temporal/webhookSignalMac';
+import { REJECTED_PAYLOAD_FIELD } from '../../src/workflows/signalValidation';
 
 const PUBLIC_TOKEN = 'public-sandbox-b0e2c4ee-a763-4df5-bfe9-46a46bce993d';
 
@@ -104,5 +106,89 @@ describe('AES-GCM payload codec', () => {
       }),
       { numRuns: 50 },
     );
+  });
+
+  describe('decoding for a workflow or an activity (the worker)', () => {
+    const workflow = { type: 'workflow', namespace: 'default', workflowId: 'link-session:link-a' } as const;
+    const activity = {
+      type: 'activity',
+      namespace: 'default',
+      workflowId: 'link-session:link-a',
+      isLocal: false,
+    } as const;
+    const decodeValue = async (payload: Payload, context = workflow as typeof workflow | typeof activity) =>
+      defaultPayloadConverter.fromPayload((await codec.decode([payload], context))[0] as Payload);
+
+    it('turns a payload it did not encrypt into a rejection instead of a value (plain JSON from a Temporal client)', async () => {
+      const plain = defaultPayloadConverter.toPayload({ public_token: PUBLIC_TOKEN });
+      expect(await decodeValue(plain)).toEqual({
+        [REJECTED_PAYLOAD_FIELD]: "the payload was not encrypted by linkflow's codec",
+      });
+      expect(await decodeValue(plain, activity)).toHaveProperty(REJECTED_PAYLOAD_FIELD);
+      expect(await decodeValue(defaultPayloadConverter.toPayload(undefined))).toHaveProperty(
+        REJECTED_PAYLOAD_FIELD,
+      );
+    });
+
+    it('turns a forged or altered ciphertext into a rejection (a throw would fail the workflow task forever)', async () => {
+      const [encoded] = await codec.encode([defaultPayloadConverter.toPayload(PUBLIC_TOKEN)]);
+      if (!encoded?.data) throw new Error('nothing encoded');
+      const tampered = Uint8Array.from(encoded.data);
+      tampered[20] = (tampered[20] ?? 0) ^ 1;
+      expect(await decodeValue({ ...encoded, data: tampered })).toEqual({
+        [REJECTED_PAYLOAD_FIELD]: 'the encrypted payload does not authenticate (altered or forged)',
+      });
+    });
+
+    it('still throws for a key it does not hold (configuration, fixed by configuring the key)', async () => {
+      const other = createEncryptionCodec(createKeyring(randomBytes(32)));
+      const [encoded] = await other.encode([defaultPayloadConverter.toPayload(1)]);
+      await expect(codec.decode([encoded as Payload], workflow)).rejects.toThrow(/does not hold/);
+    });
+
+    it('passes a signal whose webhook MAC verifies for this workflow, and rejects it for another', async () => {
+      const signal = {
+        public_token: PUBLIC_TOKEN,
+        link_session_id: null,
+        received_at: '2026-01-01T00:00:00Z',
+      };
+      const signed = signWebhookSignal(keyring, workflow.workflowId, signal);
+      const [encoded] = await codec.encode([defaultPayloadConverter.toPayload(signed)]);
+      expect(await decodeValue(encoded as Payload)).toEqual(signed);
+      const elsewhere = { ...workflow, workflowId: 'link-session:link-b' };
+      expect(await decodeValue(encoded as Payload, elsewhere as never)).toEqual({
+        [REJECTED_PAYLOAD_FIELD]:
+          'webhook_mac does not verify for this session (altered, or sent to another session)',
+      });
+    });
+
+    it('rejects a signed signal whose fields were changed, or whose MAC is malformed or from an unknown key', async () => {
+      const signed = signWebhookSignal(keyring, workflow.workflowId, { public_token: PUBLIC_TOKEN });
+      const check = async (value: unknown) => {
+        const [encoded] = await codec.encode([defaultPayloadConverter.toPayload(value)]);
+        return (await decodeValue(encoded as Payload)) as Record<string, string>;
+      };
+      expect(
+        (await check({ ...signed, public_token: 'public-sandbox-attacker' }))[REJECTED_PAYLOAD_FIELD],
+      ).toMatch(/does not verify/);
+      expect((await check({ ...signed, webhook_mac: 'nonsense' }))[REJECTED_PAYLOAD_FIELD]).toMatch(
+        /malformed/,
+      );
+      expect(
+        (await check({ ...signed, webhook_mac: `ffffffff:${'A'.repeat(43)}` }))[REJECTED_PAYLOAD_FIELD],
+      ).toMatch(/does not hold/);
+      // A key escaped in the JSON is still the same key once parsed.
+      const escaped = JSON.stringify({ public_token: PUBLIC_TOKEN, webhook_mac: 'x' }).replace(
+        'webhook_mac',
+        'webhook\\u005fmac',
+      );
+      const [encoded] = await codec.encode([
+        {
+          metadata: { [METADATA_ENCODING_KEY]: new TextEncoder().encode('json/plain') },
+          data: new TextEncoder().encode(escaped),
+        },
+      ]);
+      expect(await decodeValue(encoded as Payload)).toHaveProperty(REJECTED_PAYLOAD_FIELD);
+    });
   });
 });

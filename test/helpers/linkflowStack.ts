@@ -32,6 +32,7 @@ import { PostgresDb } from '../../src/store/postgres';
 import { createEncryptionCodec } from '../../src/temporal/codec';
 import { linkflowDataConverter } from '../../src/temporal/dataConverter';
 import { type LinkSessionHandle, startLinkSession } from '../../src/temporal/startLinkSession';
+import { webhookSignalSigner } from '../../src/temporal/webhookSignalMac';
 import { createLinkSessionWorker } from '../../src/temporal/worker';
 import type { LinkSessionActivities } from '../../src/workflows/activityTypes';
 import { getSessionQuery, linkSessionWorkflowId } from '../../src/workflows/definitions';
@@ -413,13 +414,14 @@ export async function startLinkflowStack(opts: LinkflowStackOptions): Promise<Li
         webhookUrl,
         verifyWebhooks: true,
         uiOrigins: [],
-        allowUiOriginWithoutKey: false,
+        keylessDemo: false,
         timing,
         ...(opts.temporalTimeoutMs !== undefined && { temporalTimeoutMs: opts.temporalTimeoutMs }),
       },
       logger: createLogger({ level: process.env.LINKFLOW_TEST_LOG ?? 'silent' }),
       codec,
       metrics,
+      signWebhookSignal: webhookSignalSigner(keyring),
     });
     // As npm start and npm run api do: /metrics reads the outcome-unknown counts from the store.
     registerOutcomeGauges(metrics, store);

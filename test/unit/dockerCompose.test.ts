@@ -82,8 +82,10 @@ describe('docker-compose.yml', () => {
     expect(text).not.toMatch(/:latest\b/);
   });
 
-  it("points the UI's codec endpoint at the API's /codec", () => {
-    expect(envOf(service('temporal-ui')).TEMPORAL_CODEC_ENDPOINT).toMatch(/\/codec$/);
+  it("points the UI's codec endpoint at the API's /codec, its path carrying the API's codec token", () => {
+    const endpoint = envOf(service('temporal-ui')).TEMPORAL_CODEC_ENDPOINT;
+    expect(endpoint).toMatch(/\/codec\/ui\/\$\{LINKFLOW_CODEC_TOKEN:\?[^}]+\}$/);
+    expect(envOf(service('api')).LINKFLOW_CODEC_TOKEN).toMatch(/^\$\{LINKFLOW_CODEC_TOKEN:\?/);
   });
 
   it('builds api and worker from the Dockerfile, running npm run api / npm run worker', () => {

@@ -25,3 +25,26 @@ describe('LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS', () => {
     }
   });
 });
+
+describe('trust-boundary settings (issue 17)', () => {
+  it('limits session creation to 120 a minute per caller by default; `off` or n/duration otherwise', () => {
+    expect(loadEnv({}).LINKFLOW_SESSION_RATE_LIMIT).toEqual({ limit: 120, windowMs: 60_000 });
+    expect(loadEnv({ LINKFLOW_SESSION_RATE_LIMIT: '10/30s' }).LINKFLOW_SESSION_RATE_LIMIT).toEqual({
+      limit: 10,
+      windowMs: 30_000,
+    });
+    expect(loadEnv({ LINKFLOW_SESSION_RATE_LIMIT: 'off' }).LINKFLOW_SESSION_RATE_LIMIT).toBeNull();
+    for (const bad of ['many', '0/1m', '10/forever', '10']) {
+      expect(() => loadEnv({ LINKFLOW_SESSION_RATE_LIMIT: bad })).toThrow(/LINKFLOW_SESSION_RATE_LIMIT/);
+    }
+  });
+
+  it('bounds HTTP requests (30 s whole, 10 s headers, 1024 connections) and leaves /metrics anonymous by default', () => {
+    const env = loadEnv({});
+    expect([env.LINKFLOW_HTTP_REQUEST_TIMEOUT, env.LINKFLOW_HTTP_HEADERS_TIMEOUT]).toEqual([30_000, 10_000]);
+    expect(env.LINKFLOW_HTTP_MAX_CONNECTIONS).toBe(1024);
+    expect(env.LINKFLOW_METRICS_TOKEN).toBeUndefined();
+    expect(() => loadEnv({ LINKFLOW_METRICS_TOKEN: 'short' })).toThrow(/LINKFLOW_METRICS_TOKEN/);
+    expect(() => loadEnv({ LINKFLOW_CODEC_TOKEN: 'has/a/slash-0123456789' })).toThrow(/LINKFLOW_CODEC_TOKEN/);
+  });
+});

@@ -17,7 +17,9 @@ export function accessLog(metrics: ApiMetrics) {
     const status = c.res.status;
     metrics.httpRequests.inc({ method, route, status: String(status) });
     metrics.httpDuration.observe({ method, route }, seconds);
-    const line = { method, path: c.req.path, route, status, duration_ms: Math.round(seconds * 1000) };
+    // The UI's codec endpoint carries its credential in the path: never log it.
+    const path = c.req.path.replace(/^\/codec\/ui\/[^/]+/, '/codec/ui/:token');
+    const line = { method, path, route, status, duration_ms: Math.round(seconds * 1000) };
     if (status >= 500) c.var.log.error(line, 'request failed');
     else c.var.log.info(line, 'request');
   });

@@ -3,16 +3,17 @@
  * `POST /codec/encode|decode` with `{ payloads: [{ metadata: { k: base64 }, data: base64 }] }`,
  * answered in the same shape, through the injected PayloadCodec.
  *
- * Access: the API key or the codec token as a bearer token; on the embedded default only, a
- * browser request from the UI's origin without one (the UI sends no credentials). Origin alone is
- * no proof outside a browser, which is why that exception exists only when the API listens on
- * loopback next to an embedded Temporal.
+ * Access always takes a credential: the API key or the codec token as a bearer token (the CLI's
+ * `--codec-auth`), or the codec token as the path of the UI's endpoint, `/codec/ui/<token>/decode`
+ * (the Temporal UI sends no credentials of its own, so its configured endpoint carries one: the
+ * dev server's `--ui-codec-endpoint`, the UI server's `TEMPORAL_CODEC_ENDPOINT`). `Origin` is only
+ * a browser's word, which curl forges at will: it decides CORS, never access.
  */
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { readJson } from '../body';
 import { ApiError } from '../errors';
-import { hasValidToken, unauthorized } from '../middleware/auth';
+import { hasValidToken, tokensEqual, unauthorized } from '../middleware/auth';
 import { limitBody } from '../middleware/bodyLimit';
 import { uiCors } from '../middleware/uiCors';
 import { codecBodySchema } from '../schemas';
@@ -23,7 +24,6 @@ export interface CodecRoutesDeps {
   apiKey: string;
   codecToken?: string | null;
   uiOrigins: string[];
-  allowUiOriginWithoutKey: boolean;
   maxBodyBytes: number;
 }
 
@@ -52,19 +52,29 @@ export function toWire(payload: Payload): { metadata: Record<string, string>; da
 
 export function codecRoutes(deps: CodecRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const uiOrigins = new Set(deps.uiOrigins);
+  const codecToken = deps.codecToken ?? null;
 
   app.use('/codec/*', uiCors(deps.uiOrigins));
   app.use('/codec/*', async (c, next) => {
-    const origin = c.req.header('origin');
-    const fromUi = deps.allowUiOriginWithoutKey && origin !== undefined && uiOrigins.has(origin);
-    if (!fromUi && !hasValidToken(c, [deps.apiKey, deps.codecToken])) throw unauthorized();
-    await next();
+    const pathToken = /^\/codec\/ui\/([^/]+)\/(?:en|de)code$/.exec(c.req.path)?.[1];
+    const ok =
+      pathToken !== undefined
+        ? codecToken !== null && tokensEqual(decodeURIComponent(pathToken), codecToken)
+        : hasValidToken(c, [deps.apiKey, codecToken]);
+    if (ok) return next();
+    // A browser-style request without a credential is a forged or misconfigured UI: refused.
+    if (c.req.header('origin') !== undefined)
+      throw new ApiError(
+        403,
+        'CODEC_CREDENTIAL_REQUIRED',
+        'the codec needs a credential, whatever the Origin',
+      );
+    throw unauthorized();
   });
   app.use('/codec/*', limitBody(deps.maxBodyBytes));
 
   for (const direction of ['encode', 'decode'] as const) {
-    app.post(`/codec/${direction}`, async (c) => {
+    const handler = async (c: Context<AppEnv>) => {
       const { payloads } = await readJson(c, codecBodySchema);
       let out: Payload[];
       try {
@@ -74,7 +84,9 @@ export function codecRoutes(deps: CodecRoutesDeps): Hono<AppEnv> {
         throw new ApiError(400, 'CODEC_FAILED', `could not ${direction} the payloads`);
       }
       return c.json({ payloads: out.map(toWire) });
-    });
+    };
+    app.post(`/codec/${direction}`, handler);
+    app.post(`/codec/ui/:token/${direction}`, handler);
   }
   return app;
 }

@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { TemporalDeps } from '../deps';
+import { hasValidToken, unauthorized } from '../middleware/auth';
 import type { AppEnv } from '../types';
 
 export interface HealthRoutesDeps {
@@ -9,6 +10,8 @@ export interface HealthRoutesDeps {
   registry: Registry;
   /** How long the Temporal check may take (default 1 s). */
   checkTimeoutMs?: number;
+  /** When set, `/metrics` needs it as a bearer token (`LINKFLOW_METRICS_TOKEN`); anonymous otherwise. */
+  metricsToken?: string | null;
 }
 
 export function healthRoutes(deps: HealthRoutesDeps): Hono<AppEnv> {
@@ -47,8 +50,13 @@ export function healthRoutes(deps: HealthRoutesDeps): Hono<AppEnv> {
     );
   });
 
-  app.get('/metrics', async (c) =>
-    c.body(await deps.registry.metrics(), 200, { 'Content-Type': deps.registry.contentType }),
-  );
+  app.get('/metrics', async (c) => {
+    const token = deps.metricsToken ?? null;
+    if (token !== null && !hasValidToken(c, [token])) {
+      c.header('WWW-Authenticate', 'Bearer realm="linkflow-metrics"');
+      throw unauthorized();
+    }
+    return c.body(await deps.registry.metrics(), 200, { 'Content-Type': deps.registry.contentType });
+  });
   return app;
 }

@@ -1,5 +1,5 @@
 /** The session routes of the contract, behind the API key. */
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { readJson } from '../body';
 import { validationError } from '../errors';
 import { requireApiKey } from '../middleware/auth';
@@ -17,6 +17,8 @@ export interface SessionRoutesDeps {
   service: SessionService;
   apiKey: string;
   maxBodyBytes: number;
+  /** The per-caller limit on session creation (see ../rateLimit.ts). */
+  creationLimit?: MiddlewareHandler<AppEnv>;
 }
 
 export function sessionRoutes(deps: SessionRoutesDeps): Hono<AppEnv> {
@@ -24,7 +26,8 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono<AppEnv> {
   const { service } = deps;
   app.use('/link/sessions/*', requireApiKey(deps.apiKey), limitBody(deps.maxBodyBytes));
 
-  app.post('/link/sessions', async (c) => {
+  const noLimit: MiddlewareHandler<AppEnv> = async (_c, next) => next();
+  app.post('/link/sessions', deps.creationLimit ?? noLimit, async (c) => {
     const rawKey = c.req.header('idempotency-key');
     let idempotencyKey: string | null = null;
     if (rawKey !== undefined) {

@@ -15,10 +15,11 @@ import {
   sessionFinishedSignal,
 } from '../../workflows/definitions';
 import type { ItemAddResultSignal, SessionFinishedSignal } from '../../workflows/types';
-import type { Clock, TemporalDeps } from '../deps';
+import type { Clock, TemporalDeps, WebhookSignalSigner } from '../deps';
 import { ApiError, isTemporalUnavailable, temporalUnavailable } from '../errors';
 import { isLinkToken } from '../ids';
 import { limitBody } from '../middleware/bodyLimit';
+import { peerAddress } from '../peer';
 import { itemAddResultWebhookSchema, sessionFinishedWebhookSchema, webhookEnvelopeSchema } from '../schemas';
 import type { AppEnv } from '../types';
 import { isTransientVerificationFailure, type WebhookVerifier } from '../webhookVerifier';
@@ -31,6 +32,8 @@ export interface WebhookRoutesDeps {
   clock: Clock;
   maxBodyBytes: number;
   temporalTimeoutMs: number;
+  /** Adds the MAC the workflow requires (see src/temporal/webhookSignalMac.ts). */
+  signSignal?: WebhookSignalSigner;
 }
 
 type Outcome = 'delivered' | 'ignored' | 'unknown_session' | 'reopened';
@@ -44,6 +47,7 @@ function malformed(message: string): ApiError {
 export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const { metrics, temporal } = deps;
+  const sign: WebhookSignalSigner = deps.signSignal ?? ((_workflowId, signal) => signal);
 
   async function signal<Args extends unknown[]>(
     linkToken: string,
@@ -82,7 +86,11 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
     const raw = new Uint8Array(await c.req.arrayBuffer());
 
     if (deps.verifier) {
-      const result = await deps.verifier.verify(raw, c.req.header('plaid-verification'));
+      const result = await deps.verifier.verify(
+        raw,
+        c.req.header('plaid-verification'),
+        peerAddress(c) ?? undefined,
+      );
       if (!result.ok) {
         metrics.webhookVerificationFailures.inc({ reason: result.reason });
         metrics.webhooks.inc({ webhook_code: 'unverified', outcome: 'rejected' });
@@ -143,7 +151,12 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
         link_session_id: w.link_session_id ?? null,
         received_at: receivedAt,
       };
-      const outcome = await signal(w.link_token, itemAddResultSignal, [payload], code);
+      const outcome = await signal(
+        w.link_token,
+        itemAddResultSignal,
+        [sign(linkSessionWorkflowId(w.link_token), payload)],
+        code,
+      );
       return finish(outcome, { session_id: w.link_token, link_session_id: payload.link_session_id });
     }
 
@@ -157,7 +170,12 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
       public_tokens: [...new Set([...(w.public_tokens ?? []), ...(w.public_token ? [w.public_token] : [])])],
       received_at: receivedAt,
     };
-    const outcome = await signal(w.link_token, sessionFinishedSignal, [payload], code);
+    const outcome = await signal(
+      w.link_token,
+      sessionFinishedSignal,
+      [sign(linkSessionWorkflowId(w.link_token), payload)],
+      code,
+    );
     return finish(outcome, {
       session_id: w.link_token,
       link_session_id: payload.link_session_id,

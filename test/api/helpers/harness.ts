@@ -83,7 +83,7 @@ export function createHarness(opts: HarnessOptions): Harness {
       webhookUrl: 'http://127.0.0.1:3000/webhooks/plaid',
       verifyWebhooks: true,
       uiOrigins: [UI_ORIGIN, 'http://127.0.0.1:8233'],
-      allowUiOriginWithoutKey: false,
+      keylessDemo: false,
       timing: DEFAULT_TIMING,
       ...opts.config,
     },
