@@ -173,5 +173,13 @@ describe('emulator: control routes and Link page', () => {
     ]);
     expect(() => resolveOptions({}, { PLAID_EMULATOR_WEBHOOK_RETRY_MS: 'soon' })).toThrow(/comma list/);
     expect(() => resolveOptions({}, { PLAID_EMULATOR_USER_API: 'old' })).toThrow(/new.*legacy/);
+    expect(resolveOptions({}, {}).clientCredentials).toBeNull();
+    expect(
+      resolveOptions({}, { PLAID_EMULATOR_CLIENT_CREDENTIALS: 'linkflow:s3cret, other:x:y' })
+        .clientCredentials,
+    ).toEqual({ linkflow: 's3cret', other: 'x:y' });
+    expect(() => resolveOptions({}, { PLAID_EMULATOR_CLIENT_CREDENTIALS: 'nosecret' })).toThrow(
+      /client_id:secret/,
+    );
   });
 });
