@@ -8,6 +8,7 @@
  *  - `delay`: the work is done at once and kept, the answer comes `delay_ms` later, so a client
  *    timeout fires although the work happened.
  */
+import type { Socket } from 'node:net';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import type { EmulatorContext } from './context';
@@ -96,7 +97,7 @@ export function faultError(fault: FaultRecord): PlaidApiError {
  * Returns false when there is no socket (the app called in-process through `app.request`).
  */
 export function resetConnection(c: Context): boolean {
-  const incoming = (c.env as { incoming?: { socket?: import('node:net').Socket } } | undefined)?.incoming;
+  const incoming = (c.env as { incoming?: { socket?: Socket } } | undefined)?.incoming;
   const socket = incoming?.socket;
   if (!socket) return false;
   if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();

@@ -1,7 +1,8 @@
 /**
- * `GET /__emulator/link?link_token=…`: a plain page where a person plays Link. Institutions are
- * picked one after another, then "Finish" (SUCCESS) or "Exit" (EXITED); the page posts to
- * `/__emulator/link/complete`, so the effect is the same as calling that route.
+ * `GET /__emulator/link?link_token=…`: a plain page where a person plays Link, as it unfolds at
+ * Plaid: the first pick opens a Link session, each institution picked adds its Item at once
+ * (`ITEM_ADD_RESULT` goes out then), and "Finish" (SUCCESS) or "Exit" (EXITED) ends the session —
+ * the `/__emulator/link/sessions` control routes, step by step.
  * Stable hooks for browser tests: `[data-institution-id]` buttons, `#finish`, `#exit`,
  * `#selected` (one `li[data-institution-id]` per pick), `#result`, and `body[data-state]`
  * ("choosing" → "finished" | "error").
@@ -42,6 +43,28 @@ const list = document.getElementById('selected');
 const finish = document.getElementById('finish');
 const exit = document.getElementById('exit');
 const result = document.getElementById('result');
+let sessionId = null;
+// Clicks are played in order, one request at a time, as a person goes through Link.
+let queue = Promise.resolve();
+function later(step) { queue = queue.then(step).catch(fail); }
+function fail(err) {
+  document.body.dataset.state = 'error';
+  result.textContent = err.message || String(err);
+  for (const b of document.querySelectorAll('button')) b.disabled = true;
+}
+async function post(path, body) {
+  const res = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const json = await res.json();
+  if (!res.ok) throw new Error(json.error_message || 'Link failed');
+  return json;
+}
+async function session() {
+  if (!sessionId) {
+    sessionId = (await post('/__emulator/link/sessions', { link_token: linkToken })).link_session_id;
+    document.body.dataset.linkSessionId = sessionId;
+  }
+  return sessionId;
+}
 function render() {
   list.replaceChildren(...picked.map((p) => {
     const li = document.createElement('li');
@@ -55,25 +78,22 @@ function render() {
   }
 }
 for (const b of document.querySelectorAll('button[data-institution-id]')) {
-  b.addEventListener('click', () => { picked.push({ id: b.dataset.institutionId, name: b.dataset.institutionName }); render(); });
+  b.addEventListener('click', () => later(async () => {
+    const id = await session();
+    await post('/__emulator/link/sessions/' + id + '/items', { institution_id: b.dataset.institutionId });
+    picked.push({ id: b.dataset.institutionId, name: b.dataset.institutionName });
+    render();
+  }));
 }
-async function complete(status) {
+function complete(status) {
   finish.disabled = true; exit.disabled = true;
   for (const b of document.querySelectorAll('button[data-institution-id]')) b.disabled = true;
-  const res = await fetch('/__emulator/link/complete', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ link_token: linkToken, status, institutions: picked.map((p) => p.id) }),
+  later(async () => {
+    const id = await session();
+    const body = await post('/__emulator/link/sessions/' + id + '/finish', { status });
+    document.body.dataset.state = 'finished';
+    result.textContent = (status === 'SUCCESS' ? 'Connected ' : 'Exited after connecting ') + body.public_tokens.length + ' institution(s).\\n' + JSON.stringify(body, null, 2);
   });
-  const body = await res.json();
-  if (!res.ok) {
-    document.body.dataset.state = 'error';
-    result.textContent = body.error_message || 'Link failed';
-    return;
-  }
-  document.body.dataset.state = 'finished';
-  document.body.dataset.linkSessionId = body.link_session_id;
-  result.textContent = (status === 'SUCCESS' ? 'Connected ' : 'Exited after connecting ') + body.items.length + ' institution(s).\\n' + JSON.stringify(body, null, 2);
 }
 finish.addEventListener('click', () => complete('SUCCESS'));
 exit.addEventListener('click', () => complete('EXITED'));

@@ -56,11 +56,8 @@ function event(
 /** A link token Link can still be opened with (or add an Item with): known, unexpired, not update mode. */
 export function usableLinkToken(ctx: EmulatorContext, linkToken: string): LinkTokenRecord {
   const token = findLinkToken(ctx, linkToken);
-  if (ctx.now() >= token.expires_at) {
-    throw new PlaidApiError('INVALID_LINK_TOKEN', {
-      message: 'link token has expired; create a new link_token with /link/token/create',
-    });
-  }
+  // Plaid's documented answer for an expired token is the plain INVALID_LINK_TOKEN.
+  if (ctx.now() >= token.expires_at) throw new PlaidApiError('INVALID_LINK_TOKEN');
   if (token.access_token !== null) {
     throw fail.invalidField('completing an update-mode link_token (access_token) is not emulated');
   }

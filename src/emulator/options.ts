@@ -24,7 +24,7 @@ export interface EmulatorOptions {
   legacyClientIds?: string[];
   /**
    * When set, only these client_id → secret pairs are valid (others get INVALID_API_KEYS). When
-   * omitted any non-empty pair is accepted.
+   * omitted any non-empty pair is accepted. Env: PLAID_EMULATOR_CLIENT_CREDENTIALS ("id:secret,…").
    */
   clientCredentials?: Record<string, string>;
   /** Persist the whole state to this JSON file and load it at start. */
@@ -59,6 +59,23 @@ export function parseRetryDelays(text: string): number[] {
   return delays;
 }
 
+export function parseClientCredentials(text: string): Record<string, string> {
+  const pairs: Record<string, string> = {};
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
+    const colon = part.indexOf(':');
+    if (colon <= 0 || colon === part.length - 1) {
+      throw new Error(
+        `PLAID_EMULATOR_CLIENT_CREDENTIALS must be a comma list of client_id:secret, got "${part}"`,
+      );
+    }
+    pairs[part.slice(0, colon)] = part.slice(colon + 1);
+  }
+  return pairs;
+}
+
 export function parseUserApi(text: string): UserApi {
   if (text === 'new' || text === 'legacy') return text;
   throw new Error(`PLAID_EMULATOR_USER_API must be "new" or "legacy", got "${text}"`);
@@ -76,7 +93,11 @@ export function resolveOptions(opts: EmulatorOptions, env: NodeJS.ProcessEnv = p
     timeoutMs: opts.webhookTimeoutMs ?? 10_000,
     userApi: opts.userApi ?? (envUserApi ? parseUserApi(envUserApi) : 'new'),
     legacyClientIds: new Set(opts.legacyClientIds ?? []),
-    clientCredentials: opts.clientCredentials ?? null,
+    clientCredentials:
+      opts.clientCredentials ??
+      (env.PLAID_EMULATOR_CLIENT_CREDENTIALS
+        ? parseClientCredentials(env.PLAID_EMULATOR_CLIENT_CREDENTIALS)
+        : null),
     stateFile: opts.stateFile ?? null,
     log: opts.log ?? (() => {}),
     fetch: opts.fetch ?? globalThis.fetch,

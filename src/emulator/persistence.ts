@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type EmulatorState, STATE_VERSION } from './state';
+import { StateSerializer } from './stateSerializer';
 
 const DEBOUNCE_MS = 20;
 const FILE_MODE = 0o600;
@@ -48,6 +49,7 @@ export class StateFileWriter {
   private waiters: Waiter[] = [];
   private sequence = 0;
   private closed = false;
+  private readonly serializer = new StateSerializer();
 
   constructor(
     private readonly path: string,
@@ -93,7 +95,7 @@ export class StateFileWriter {
       while (this.written < this.requested) {
         // Serialised now: this write covers every commit requested so far.
         const upTo = this.requested;
-        const json = JSON.stringify(this.snapshot());
+        const json = this.serializer.serialize(this.snapshot());
         let failure: unknown = null;
         try {
           await this.writeDurably(json);

@@ -72,7 +72,8 @@ describe('emulator: control routes and Link page', () => {
     }
     expect(html).toContain('id="finish"');
     expect(html).toContain('id="exit"');
-    expect(html).toContain('/__emulator/link/complete');
+    // The page plays Link step by step: session, Items, finish.
+    expect(html).toContain('/__emulator/link/sessions');
     // Seersucker has no Auth: with auth required, Link does not offer it.
     expect(html).toMatch(/data-institution-id="ins_linkflow_no_auth"[^>]*data-eligible="false"[^>]*disabled/);
 
@@ -173,5 +174,13 @@ describe('emulator: control routes and Link page', () => {
     ]);
     expect(() => resolveOptions({}, { PLAID_EMULATOR_WEBHOOK_RETRY_MS: 'soon' })).toThrow(/comma list/);
     expect(() => resolveOptions({}, { PLAID_EMULATOR_USER_API: 'old' })).toThrow(/new.*legacy/);
+    expect(resolveOptions({}, {}).clientCredentials).toBeNull();
+    expect(
+      resolveOptions({}, { PLAID_EMULATOR_CLIENT_CREDENTIALS: 'linkflow:s3cret, other:x:y' })
+        .clientCredentials,
+    ).toEqual({ linkflow: 's3cret', other: 'x:y' });
+    expect(() => resolveOptions({}, { PLAID_EMULATOR_CLIENT_CREDENTIALS: 'nosecret' })).toThrow(
+      /client_id:secret/,
+    );
   });
 });

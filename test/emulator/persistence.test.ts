@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,6 +93,50 @@ describe('emulator: state file', () => {
         // Retries after the restart are signed with the same, persisted key.
         for (const r of receiver.received.slice(3))
           expect(await verifyPlaidWebhook(plaid2, r.headers, r.raw)).toBe(true);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('stops retrying a webhook 24 hours after its first attempt, as Plaid does', async () => {
+    const stateFile = join(dir, 'window.json');
+    const receiver = await startReceiver(() => 500);
+    try {
+      const first = await startEmulator({ port: 0, stateFile, webhookRetryDelaysMs: [3_600_000] });
+      const plaid = createPlaidClient({ basePath: first.url, clientId: 'test', secret: 'test' });
+      const { linkToken } = await multiItemLinkToken(plaid, {
+        clientUserId: 'window',
+        webhook: receiver.url,
+      });
+      const opened = await control(first.url, '/__emulator/link/sessions', { link_token: linkToken });
+      await control(first.url, `/__emulator/link/sessions/${opened.body.link_session_id}/items`, {
+        institution_id: 'ins_109508',
+      });
+      await receiver.waitFor(1);
+      await first.emulator.idle(0);
+      await first.close();
+
+      // The first attempt was almost a day ago: one more failure and the window is over.
+      const saved = JSON.parse(await readFile(stateFile, 'utf8'));
+      saved.webhooks[0].first_attempt_at -= 24 * 3_600_000 - 60_000;
+      await writeFile(stateFile, JSON.stringify(saved));
+
+      const second = await startEmulator({
+        port: 0,
+        stateFile,
+        webhookRetryDelaysMs: [10, 120_000, 120_000],
+      });
+      try {
+        await receiver.waitFor(2);
+        await second.emulator.idle();
+        expect(second.emulator.state().webhooks[0]).toMatchObject({
+          attempts: 2,
+          delivered: false,
+          failed: true,
+        });
       } finally {
         await second.close();
       }
