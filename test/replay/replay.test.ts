@@ -20,6 +20,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createKeyring } from '../../src/crypto';
 import { createEncryptionCodec } from '../../src/temporal/codec';
 import { failureConverterPath } from '../../src/temporal/dataConverter';
+import { linkSessionWorkflowId } from '../../src/workflows/definitions';
 import type { LinkSessionInput } from '../../src/workflows/types';
 import { linkSessionBundle, workflowBundle } from '../helpers/temporal';
 import { REPLAY_TEST_KEY, replayDataConverter } from './testKey';
@@ -34,26 +35,36 @@ interface Recorded extends HistoryAndWorkflowId {
 
 let histories: Recorded[];
 
+/** `link-session:<link token>`, from the recorded start input (decrypted with the test key). */
+async function recordedWorkflowId(history: History): Promise<string> {
+  const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  if (!input) throw new Error('a recorded history without a start input');
+  const [plain] = await createEncryptionCodec(createKeyring(REPLAY_TEST_KEY)).decode([input as Payload]);
+  const { linkToken } = defaultPayloadConverter.fromPayload<LinkSessionInput>(plain as Payload);
+  return linkSessionWorkflowId(linkToken);
+}
+
 beforeAll(async () => {
   const files = (await readdir(HISTORIES_DIR)).filter((f) => f.endsWith('.json')).sort();
   histories = await Promise.all(
-    files.map(async (file) => ({
-      file,
-      workflowId: `replay:${file}`,
-      history: historyFromJSON(JSON.parse(await readFile(join(HISTORIES_DIR, file), 'utf8'))),
-    })),
+    files.map(async (file) => {
+      const history = historyFromJSON(JSON.parse(await readFile(join(HISTORIES_DIR, file), 'utf8')));
+      // The session's own workflow id: the codec checks a webhook signal's MAC against it.
+      return { file, workflowId: await recordedWorkflowId(history), history };
+    }),
   );
 });
 
 /** Replays every history with one replay worker; one outcome per history, in order. */
 async function replayAll(bundle: WorkflowBundle, opts: Partial<ReplayWorkerOptions> = {}) {
   const outcomes: Array<{ file: string; error: unknown }> = [];
-  const byId = new Map(histories.map((h) => [h.workflowId, h.file]));
+  // In order, one per history (two runs of one session share a workflow id).
+  let i = 0;
   for await (const result of Worker.runReplayHistories(
     { workflowBundle: bundle, dataConverter: replayDataConverter(), replayName: 'linkflow-replay', ...opts },
     histories,
   )) {
-    outcomes.push({ file: byId.get(result.workflowId) ?? result.workflowId, error: result.error });
+    outcomes.push({ file: histories[i++]?.file ?? result.workflowId, error: result.error });
   }
   return outcomes;
 }
