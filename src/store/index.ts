@@ -1,3 +1,4 @@
+export type { SecretRead, SecretReadAudit } from './audit';
 export type { Db, OpenDatabaseOptions } from './db';
 export {
   ExchangeConflictError,
@@ -7,6 +8,8 @@ export {
   type StoredLinkSession,
   StoreError,
 } from './errors';
+export type { DeliveryState, EventDeliveryCounts, EventDeliveryStore } from './eventDeliveries';
+export type { HandoffStore } from './handoff';
 export {
   createItemStore,
   type ExchangeRecord,
@@ -18,6 +21,7 @@ export {
   type StoredPaymentSetup,
   type StoredUser,
 } from './itemStore';
+export type { AccessTokenRead, ItemStatus, ItemsStore, StoredItem, StoredItemAccount } from './items';
 export {
   DEFAULT_MIGRATIONS_DIR,
   loadMigrations,
@@ -26,3 +30,10 @@ export {
   migrate,
 } from './migrate';
 export { openDatabase } from './open';
+export type {
+  AchNumbers,
+  PaymentCredentials,
+  PaymentCredentialsRead,
+  PaymentCredentialsStore,
+  PaymentSecrets,
+} from './paymentCredentials';

@@ -18,6 +18,7 @@ import {
   PaymentSetupConflictError,
   type StoredLinkSession,
 } from './errors';
+import { createHandoffStore, type HandoffStore } from './handoff';
 
 export type ExchangeState = 'pending' | 'exchanged' | 'failed';
 
@@ -70,7 +71,7 @@ export interface ReencryptFailure {
   message: string;
 }
 
-export interface ItemStore {
+export interface ItemStore extends HandoffStore {
   upsertUser(u: { clientUserId: string; userId: string; userToken?: string | null }): Promise<void>;
   getUser(clientUserId: string): Promise<StoredUser | null>;
 
@@ -241,6 +242,7 @@ export function createItemStore(db: Db, keyring: Keyring): ItemStore {
   }
 
   return {
+    ...createHandoffStore(db, keyring),
     async upsertUser(u) {
       const setToken = u.userToken !== undefined;
       const enc = u.userToken ? seal(u.userToken, userTokenAad(u.clientUserId)) : null;
@@ -387,11 +389,11 @@ export function createItemStore(db: Db, keyring: Keyring): ItemStore {
     },
 
     async getAccessToken(itemId) {
-      const [row] = await db.query<{ access_token_enc: string }>(
+      const [row] = await db.query<{ access_token_enc: string | null }>(
         'SELECT access_token_enc FROM items WHERE item_id = $1',
         [itemId],
       );
-      if (!row) throw new NotFoundError(`item ${itemId}`);
+      if (!row?.access_token_enc) throw new NotFoundError(`item ${itemId}${row ? ' (removed)' : ''}`);
       return decryptString(keyring, row.access_token_enc, accessTokenAad(itemId));
     },
 
