@@ -10,6 +10,7 @@ import {
   TransferNetwork,
   TransferType,
 } from 'plaid';
+import type { PaymentSecrets } from '../store/paymentCredentials';
 import type { SetupPaymentInput } from '../workflows/activityTypes';
 import type { PaymentSetupResult } from '../workflows/types';
 import type { ActivityDeps } from './index';
@@ -26,6 +27,7 @@ export async function setupPayment(
   const { choice } = input;
   let processorToken: string | null = null;
   let result: Record<string, unknown>;
+  let secrets: PaymentSecrets | null = null; // for the audited secrets route, stored encrypted
   try {
     if (choice.product === 'auth') {
       const { data } = await plaid.authGet({
@@ -33,6 +35,10 @@ export async function setupPayment(
         options: { account_ids: [input.accountId] },
       });
       const ach = data.numbers.ach.find((n) => n.account_id === input.accountId);
+      if (ach)
+        secrets = {
+          ach: { account: ach.account, routing: ach.routing, wire_routing: ach.wire_routing ?? null },
+        };
       result = {
         network: 'ach',
         account_last4: last4(ach?.account),
@@ -65,6 +71,7 @@ export async function setupPayment(
           .slice(0, 50),
       });
       const a = data.authorization;
+      secrets = { authorization: { ...a } };
       result = {
         authorization_id: a.id,
         decision: a.decision,
@@ -85,5 +92,7 @@ export async function setupPayment(
     processorToken,
     result,
   });
+  if (secrets)
+    await store.savePaymentCredentials({ linkToken: input.linkToken, itemId: input.itemId, secrets });
   return { product: choice.product, result };
 }

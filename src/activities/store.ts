@@ -1,4 +1,5 @@
 /** What the Link session activities need from the item store (src/store implements it). */
+import type { PaymentSecrets } from '../store/paymentCredentials';
 import type { AccountMeta, Institution, PaymentProduct } from '../workflows/types';
 
 export interface ExchangeRecord {
@@ -34,4 +35,6 @@ export interface ActivityStore {
     processorToken?: string | null;
     result: Record<string, unknown>;
   }): Promise<void>;
+  /** The payment step's full output (ACH numbers, transfer authorization), encrypted; first write wins. */
+  savePaymentCredentials(c: { linkToken: string; itemId: string; secrets: PaymentSecrets }): Promise<void>;
 }

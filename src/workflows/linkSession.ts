@@ -27,6 +27,7 @@ import {
   sessionFinishedSignal,
 } from './definitions';
 import { currentDetails } from './details';
+import { emitSessionEvents } from './emitEvents';
 import {
   type Command,
   initialState,
@@ -94,6 +95,8 @@ export async function linkSessionWorkflow(
       published = { status: view.status, items };
     }
     setCurrentDetails(currentDetails(view));
+    // Outbound events (issue 14): deterministic ids, one local activity per batch.
+    if (patched('emit-events')) emitSessionEvents(input, view, nowIso());
   };
 
   const dispatch = (event: SessionEvent) => {
