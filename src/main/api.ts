@@ -12,6 +12,7 @@ import { ConfigError, loadEnv } from '../config/env';
 import { createLogger } from '../observability/logger';
 import { connectClient } from '../temporal/connection';
 import { demoConfigFromEnv } from '../web/demoConfig';
+import { handoffDeps } from './handoff';
 import { openServices } from './services';
 
 const logger = createLogger({ name: 'linkflow-api' });
@@ -45,6 +46,7 @@ try {
     logger,
     codec: services.codec,
     metrics,
+    handoff: handoffDeps(services),
   });
   const server = await serveApp(app, { hostname: env.HOST, port: env.PORT });
   logger.info({ url: server.url, task_queue: env.TEMPORAL_TASK_QUEUE }, `linkflow API on ${server.url}`);

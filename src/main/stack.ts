@@ -19,6 +19,7 @@ import { connectClient, connectWorker } from '../temporal/connection';
 import { type DevServer, startDevServer } from '../temporal/devServer';
 import { installWorkerRuntime } from '../temporal/runtime';
 import { demoConfigFromEnv } from '../web/demoConfig';
+import { handoffDeps } from './handoff';
 import { createServicesWorker } from './linkSessionWorker';
 import { openServices } from './services';
 
@@ -161,6 +162,7 @@ export function createStack(env: Env, opts: { logger: Logger }): EmbeddedStack {
       logger,
       codec: services.codec,
       metrics,
+      handoff: handoffDeps(services),
     });
     const server = await serveApp(app, { hostname: env.HOST, port: env.PORT });
     stops.unshift({ name: 'API', stop: () => server.close() });
