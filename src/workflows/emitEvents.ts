@@ -4,8 +4,13 @@
  * activity per batch that starts their delivery workflows (history cost: one marker per batch).
  * While a batch is in flight, new events queue for the next one. Per-workflow state is keyed by
  * the workflow's input object, so sessions sharing a V8 context never see each other's.
+ *
+ * A run must not close while a batch is in flight: a local activity still pending when the
+ * workflow completes is dropped (the session's last events — `link_session.completed` — would
+ * never start). `eventsEmitted` is what the workflow awaits before returning. (A continue-as-new
+ * needs no wait: the next run announces everything again under the same ids.)
  */
-import { log, proxyLocalActivities } from '@temporalio/workflow';
+import { condition, log, proxyLocalActivities } from '@temporalio/workflow';
 import type { EventActivities } from './eventActivityTypes';
 import { type OutboundEvent, sessionEvents } from './events';
 import type { SessionView } from './types';
@@ -52,4 +57,11 @@ async function drain(emitter: Emitter): Promise<void> {
   } finally {
     emitter.draining = false;
   }
+}
+
+/** Resolves once no batch of this workflow's events is in flight (at once when none ever was). */
+export function eventsEmitted(owner: object): Promise<void> {
+  const emitter = emitters.get(owner);
+  if (!emitter?.draining) return Promise.resolve();
+  return condition(() => !emitter.draining);
 }

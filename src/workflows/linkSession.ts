@@ -27,7 +27,7 @@ import {
   sessionFinishedSignal,
 } from './definitions';
 import { currentDetails } from './details';
-import { emitSessionEvents } from './emitEvents';
+import { emitSessionEvents, eventsEmitted } from './emitEvents';
 import {
   type Command,
   initialState,
@@ -326,6 +326,7 @@ export async function linkSessionWorkflow(
 
   // Let an in-flight payment-account update return its view before the run closes.
   await condition(allHandlersFinished);
+  await eventsEmitted(input); // issue 14: a pending local activity would be dropped at completion
   const view = toView(state);
   log.info('link session closed', { status: view.status, items: view.items.length });
   return view;
