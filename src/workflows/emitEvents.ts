@@ -1,8 +1,8 @@
 /**
  * Emission of outbound events from the session workflow: the view after each change is compared
  * with the last one announced (`sessionEvents`, pure), and new events are handed to ONE local
- * activity per batch that starts their delivery workflows (history cost: one marker per batch).
- * While a batch is in flight, new events queue for the next one. Per-workflow state is keyed by
+ * activity per batch — one batch per activation — that starts their delivery workflows (history
+ * cost: one marker per workflow task that announced something). Per-workflow state is keyed by
  * the workflow's input object, so sessions sharing a V8 context never see each other's.
  *
  * A run must not close while a batch is in flight: a local activity still pending when the
@@ -24,7 +24,10 @@ const { startEventDeliveries } = proxyLocalActivities<EventActivities>({
 interface Emitter {
   announced: SessionView | null;
   queue: OutboundEvent[];
-  draining: boolean;
+  /** A flush is waiting for the end of the activation. */
+  scheduled: boolean;
+  /** Batches whose local activity has not answered yet. */
+  inFlight: number;
 }
 
 const emitters = new WeakMap<object, Emitter>();
@@ -32,36 +35,46 @@ const emitters = new WeakMap<object, Emitter>();
 export function emitSessionEvents(owner: object, view: SessionView, at: string): void {
   let emitter = emitters.get(owner);
   if (!emitter) {
-    emitter = { announced: null, queue: [], draining: false };
+    emitter = { announced: null, queue: [], scheduled: false, inFlight: 0 };
     emitters.set(owner, emitter);
   }
   const events = sessionEvents(emitter.announced, view, at);
   emitter.announced = view;
   if (events.length === 0) return;
   emitter.queue.push(...events);
-  if (!emitter.draining) void drain(emitter);
-}
-
-async function drain(emitter: Emitter): Promise<void> {
-  emitter.draining = true;
-  try {
-    while (emitter.queue.length > 0) {
-      const batch = emitter.queue.splice(0);
-      await startEventDeliveries(batch).catch((err: unknown) =>
-        log.error('starting outbound event deliveries failed', {
-          events: batch.map((e) => e.id),
-          error: err instanceof Error ? err.message : String(err),
-        }),
-      );
-    }
-  } finally {
-    emitter.draining = false;
+  if (!emitter.scheduled) {
+    emitter.scheduled = true;
+    void flushAtEndOfActivation(emitter);
   }
 }
 
-/** Resolves once no batch of this workflow's events is in flight (at once when none ever was). */
+/**
+ * One batch per activation: every change made while handling this activation's jobs (signals,
+ * several activity results) goes into the same local activity. Conditions are evaluated after a
+ * job and again once the activation's microtasks have settled: waiting on two takes the flush past
+ * both, so the batch holds everything this activation decided. No command, so replay-safe.
+ */
+async function flushAtEndOfActivation(emitter: Emitter): Promise<void> {
+  await condition(() => true);
+  await condition(() => true);
+  emitter.scheduled = false;
+  const batch = emitter.queue.splice(0);
+  emitter.inFlight++;
+  try {
+    await startEventDeliveries(batch);
+  } catch (err) {
+    log.error('starting outbound event deliveries failed', {
+      events: batch.map((e) => e.id),
+      error: err instanceof Error ? err.message : String(err),
+    });
+  } finally {
+    emitter.inFlight--;
+  }
+}
+
+/** Resolves once no batch of this workflow's events is waiting or in flight (at once when none is). */
 export function eventsEmitted(owner: object): Promise<void> {
   const emitter = emitters.get(owner);
-  if (!emitter?.draining) return Promise.resolve();
-  return condition(() => !emitter.draining);
+  const idle = () => !emitter || (!emitter.scheduled && emitter.inFlight === 0);
+  return idle() ? Promise.resolve() : condition(idle);
 }

@@ -262,6 +262,11 @@ export const SCENARIOS: Scenario[] = [
       return { linkToken, expect: 'completed' };
     },
   },
+  // Recorded after patched('emit-events') (issue 14): outbound events leave one local-activity
+  // marker per batch, and the run waits for its last batch before it closes.
+  paymentScenario('emit-events-payment-auth', { product: 'auth' }, [PLATYPUS, GINGHAM], first, {
+    numbers_available: true,
+  }),
 ];
 
 async function main() {
