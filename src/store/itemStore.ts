@@ -19,6 +19,7 @@ import {
   type StoredLinkSession,
 } from './errors';
 import { createHandoffStore, type HandoffStore } from './handoff';
+import { paymentCredentialsAad } from './paymentCredentials';
 
 export type ExchangeState = 'pending' | 'exchanged' | 'failed';
 
@@ -65,7 +66,7 @@ export interface StoreCounts {
 }
 
 export interface ReencryptFailure {
-  table: 'users' | 'items' | 'payment_setups';
+  table: 'users' | 'items' | 'payment_setups' | 'payment_credentials';
   /** The row's primary key. */
   key: string;
   message: string;
@@ -143,6 +144,7 @@ export interface ItemStore extends HandoffStore {
     users: number;
     items: number;
     paymentSetups: number;
+    paymentCredentials: number;
     failed: ReencryptFailure[];
   }>;
 }
@@ -180,13 +182,13 @@ const toLinkSession = (r: LinkSessionRow): StoredLinkSession => ({
 
 /** A column of envelopes, for re-encryption after a key rotation. */
 interface SecretColumn {
-  table: 'users' | 'items' | 'payment_setups';
+  table: 'users' | 'items' | 'payment_setups' | 'payment_credentials';
   pk: string;
   column: string;
   aad: (pk: string) => string;
 }
 
-const SECRET_COLUMNS: Record<'users' | 'items' | 'paymentSetups', SecretColumn> = {
+const SECRET_COLUMNS: Record<'users' | 'items' | 'paymentSetups' | 'paymentCredentials', SecretColumn> = {
   users: { table: 'users', pk: 'client_user_id', column: 'user_token_enc', aad: userTokenAad },
   items: { table: 'items', pk: 'item_id', column: 'access_token_enc', aad: accessTokenAad },
   paymentSetups: {
@@ -194,6 +196,12 @@ const SECRET_COLUMNS: Record<'users' | 'items' | 'paymentSetups', SecretColumn> 
     pk: 'link_token',
     column: 'processor_token_enc',
     aad: processorTokenAad,
+  },
+  paymentCredentials: {
+    table: 'payment_credentials',
+    pk: 'link_token',
+    column: 'secret_enc',
+    aad: paymentCredentialsAad,
   },
 };
 
@@ -535,6 +543,7 @@ export function createItemStore(db: Db, keyring: Keyring): ItemStore {
         users: await reencryptColumn(SECRET_COLUMNS.users, failed),
         items: await reencryptColumn(SECRET_COLUMNS.items, failed),
         paymentSetups: await reencryptColumn(SECRET_COLUMNS.paymentSetups, failed),
+        paymentCredentials: await reencryptColumn(SECRET_COLUMNS.paymentCredentials, failed),
         failed,
       };
     },

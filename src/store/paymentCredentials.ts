@@ -40,7 +40,8 @@ export interface PaymentCredentialsStore {
   readPaymentCredentials(linkToken: string): Promise<PaymentCredentialsRead>;
 }
 
-const secretAad = (linkToken: string) => `payment_credentials.secret:${linkToken}`;
+export const paymentCredentialsAad = (linkToken: string) => `payment_credentials.secret:${linkToken}`;
+const secretAad = paymentCredentialsAad;
 const processorTokenAad = (linkToken: string) => `payment_setups.processor_token:${linkToken}`;
 
 export function createPaymentCredentialsStore(db: Db, keyring: Keyring): PaymentCredentialsStore {

@@ -7,7 +7,8 @@ import { type DriverCase, drivers, dumpAllRows, type Target } from './drivers';
 const uid = (prefix: string) => `${prefix}-${randomUUID()}`;
 
 describe.each(drivers)('hand-off store: $name', (driver: DriverCase) => {
-  const keyring = createKeyring(generateKeyBase64());
+  const oldKey = generateKeyBase64();
+  const keyring = createKeyring(oldKey);
   let target: Target;
   let db: Db;
   let store: ItemStore;
@@ -163,6 +164,34 @@ describe.each(drivers)('hand-off store: $name', (driver: DriverCase) => {
     expect(row?.secret_enc).toMatch(/^v1:/);
     expect(row?.secret_enc).not.toContain('approved');
     expect(await store.readPaymentCredentials(uid('link'))).toEqual({ state: 'missing' });
+  });
+
+  it('payment credentials follow a key rotation (re-encrypted, then readable with the new key alone)', async () => {
+    const item = await linkedItem();
+    await store.savePaymentSetup({
+      linkToken: item.linkToken,
+      itemId: item.itemId,
+      accountId: 'acc-r',
+      product: 'auth',
+      result: {},
+    });
+    const ach = { account: '9999000011112222', routing: '011401533', wire_routing: null };
+    await store.savePaymentCredentials({ linkToken: item.linkToken, itemId: item.itemId, secrets: { ach } });
+    const newKey = generateKeyBase64();
+    const rotated = createItemStore(db, createKeyring(newKey, [oldKey]));
+    const counts = await rotated.reencryptSecrets();
+    expect(counts.paymentCredentials).toBeGreaterThanOrEqual(1);
+    expect(counts.failed).toEqual([]);
+    const onlyNew = createItemStore(db, createKeyring(newKey));
+    expect(await onlyNew.readPaymentCredentials(item.linkToken)).toMatchObject({
+      state: 'found',
+      credentials: { ach },
+    });
+    expect(await onlyNew.readAccessToken(item.itemId)).toEqual({
+      state: 'active',
+      accessToken: item.accessToken,
+    });
+    store = onlyNew;
   });
 
   it('the secret-read audit is append-only and lists reads newest first', async () => {
