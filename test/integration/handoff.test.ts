@@ -251,4 +251,38 @@ describe('hand-off of linked Items to the customer’s backend', () => {
     const metrics = await (await fetch(`${s.apiUrl}/metrics`)).text();
     expect(metrics).toMatch(/linkflow_outbound_events\{state="retrying"\} 0/);
   });
+
+  it('several sessions at once: each event once, verified; measures delivery after SESSION_FINISHED', async () => {
+    const { stack: s, receiver: r } = await start();
+    const sessions = await Promise.all(
+      [1, 2, 3, 4, 5].map(async (n) => {
+        const created = await s.api<Json>('POST', '/link/sessions', { client_user_id: `handoff-many-${n}` });
+        return created.body.link_token as string;
+      }),
+    );
+    const finishedAt = new Map<string, number>();
+    await Promise.all(
+      sessions.map(async (linkToken) => {
+        await s.completeLink(linkToken, { institutions: ['ins_109508', 'ins_109509'] });
+        finishedAt.set(linkToken, Date.now());
+      }),
+    );
+    await waitFor('every session’s events', () =>
+      sessions.every((linkToken) => typesOf(r, linkToken).length >= 3) ? true : undefined,
+    );
+    for (const linkToken of sessions) {
+      expect(typesOf(r, linkToken)).toEqual(['item.exchanged', 'item.exchanged', 'link_session.completed']);
+    }
+    expect(r.attempts.every((a) => a.verified && a.status === 200)).toBe(true);
+    expect(new Set(r.attempts.map((a) => a.webhookId)).size).toBe(r.attempts.length);
+    const completed = r
+      .delivered()
+      .filter((a) => a.body?.type === 'link_session.completed')
+      .map((a) => a.at - (finishedAt.get(String(a.body?.data.session_id)) ?? Number.NaN));
+    const delivery = r.delivered().map((a) => a.at - Date.parse(a.body?.timestamp ?? ''));
+    console.log(
+      `[measure] 5 concurrent sessions: link_session.completed received after SESSION_FINISHED p50 ${p50(completed)} ms, max ${Math.max(...completed)} ms; ` +
+        `event decided → received p50 ${p50(delivery)} ms, max ${Math.max(...delivery)} ms (n=${delivery.length})`,
+    );
+  });
 });
