@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPlaidClient } from '../../src/plaid/client';
+import { startEventDelivery } from '../../src/temporal/startEventDelivery';
 import type { SessionView } from '../../src/workflows/types';
 import { type EventReceiver, startEventReceiver } from '../helpers/eventReceiver';
 import {
@@ -284,5 +285,29 @@ describe('hand-off of linked Items to the customer’s backend', () => {
       `[measure] 5 concurrent sessions: link_session.completed received after SESSION_FINISHED p50 ${p50(completed)} ms, max ${Math.max(...completed)} ms; ` +
         `event decided → received p50 ${p50(delivery)} ms, max ${Math.max(...delivery)} ms (n=${delivery.length})`,
     );
+  });
+
+  it('an event the receiver never takes is given up after LINKFLOW_EVENTS_GIVE_UP_AFTER, visibly', async () => {
+    const { stack: s, receiver: r } = await start();
+    r.setDown(true);
+    const event = {
+      id: `test-session:item.removed:item-${randomBytes(4).toString('hex')}`,
+      type: 'item.removed' as const,
+      timestamp: new Date().toISOString(),
+      data: { item_id: 'item-x', status: 'removed' },
+    };
+    const retry = { initialIntervalMs: 200, maximumIntervalMs: 400, giveUpAfterMs: 2_000 };
+    expect(await startEventDelivery(s.client, { taskQueue: s.taskQueue, event, retry })).toBe(true);
+    expect(await startEventDelivery(s.client, { taskQueue: s.taskQueue, event, retry })).toBe(false);
+    await expect(s.client.workflow.getHandle(event.id).result()).rejects.toMatchObject({
+      cause: { type: 'EVENT_GIVEN_UP' },
+    });
+    const attempts = r.attempts.filter((a) => a.webhookId === event.id);
+    expect(attempts.length).toBeGreaterThanOrEqual(2);
+    expect(attempts.every((a) => a.status === 503 && a.verified)).toBe(true);
+    const metrics = await (await fetch(`${s.apiUrl}/metrics`)).text();
+    expect(metrics).toMatch(/linkflow_outbound_events\{state="given_up"\} 1/);
+    // Given up is final: the same event is not started again.
+    expect(await startEventDelivery(s.client, { taskQueue: s.taskQueue, event, retry })).toBe(false);
   });
 });
