@@ -107,7 +107,14 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
     '/',
     sessionRoutes({ service, apiKey: config.apiKey, maxBodyBytes: config.jsonMaxBodyBytes ?? 64 * 1024 }),
   );
-  app.route('/demo', createDemoRoutes({ service, config }));
+  app.route(
+    '/demo',
+    createDemoRoutes({
+      service,
+      config,
+      ...(deps.handoff && { events: { enabled: deps.handoff.events !== null, store: deps.handoff.store } }),
+    }),
+  );
   app.route(
     '/',
     codecRoutes({

@@ -24,6 +24,17 @@ export interface EventDeliveryStore {
     error: string | null;
   }): Promise<void>;
   eventDeliveryCounts(): Promise<EventDeliveryCounts>;
+  /** The deliveries of one session's events (ids `<session_id>:…`), in the order they were first tried. */
+  listEventDeliveries(sessionId: string): Promise<EventDelivery[]>;
+}
+
+export interface EventDelivery {
+  id: string;
+  type: string;
+  state: DeliveryState;
+  attempts: number;
+  last_status: number | null;
+  last_error: string | null;
 }
 
 export function createEventDeliveryStore(db: Db): EventDeliveryStore {
@@ -38,6 +49,14 @@ export function createEventDeliveryStore(db: Db): EventDeliveryStore {
            last_status = COALESCE(EXCLUDED.last_status, event_deliveries.last_status),
            last_error = EXCLUDED.last_error, updated_at = now()`,
         [a.eventId, a.type, a.state, a.status, a.error],
+      );
+    },
+
+    async listEventDeliveries(sessionId) {
+      return db.query<EventDelivery>(
+        `SELECT event_id AS id, type, state, attempts, last_status, last_error FROM event_deliveries
+          WHERE left(event_id, length($1)) = $1 ORDER BY first_attempt_at, event_id`,
+        [`${sessionId}:`],
       );
     },
 

@@ -322,4 +322,46 @@ describe('Items API and secret reads', () => {
     expect(metrics).toMatch(/linkflow_outbound_events\{state="delivered"\} \d+/);
     expect(metrics).toMatch(/linkflow_outbound_events\{state="given_up"\} \d+/);
   });
+
+  it('the /demo page’s events panel lists a session’s event deliveries (and says when events are off)', async () => {
+    const sessionId = `link-sandbox-${randomUUID()}`;
+    await store.recordEventAttempt({
+      eventId: `${sessionId}:item.exchanged:item-1`,
+      type: 'item.exchanged',
+      state: 'retrying',
+      status: 503,
+      error: 'the receiver answered HTTP 503',
+    });
+    await store.recordEventAttempt({
+      eventId: `${sessionId}:item.exchanged:item-1`,
+      type: 'item.exchanged',
+      state: 'delivered',
+      status: 200,
+      error: null,
+    });
+    await store.recordEventAttempt({
+      eventId: `${sessionId}x:link_session.completed`,
+      type: 'link_session.completed',
+      state: 'delivered',
+      status: 200,
+      error: null,
+    });
+    const read = (h: ReturnType<typeof harness>) =>
+      h.authed(`/demo/api/sessions/${sessionId}/events`, { headers: { 'x-linkflow-demo': '1' } });
+    const on: Json = await (await read(harness({ events: true }))).json();
+    expect(on).toEqual({
+      enabled: true,
+      events: [
+        {
+          id: `${sessionId}:item.exchanged:item-1`,
+          type: 'item.exchanged',
+          state: 'delivered',
+          attempts: 2,
+          last_status: 200,
+          last_error: null,
+        },
+      ],
+    });
+    expect(((await (await read(harness())).json()) as Json).enabled).toBe(false);
+  });
 });
