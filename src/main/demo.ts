@@ -10,7 +10,9 @@
  * It creates a session (payment: auth), plays a three-institution Multi-Item Link through the
  * emulator (`--drop-webhooks` drops every LINK webhook, so the workflow's /link/token/get polling
  * fallback shows), prints a timeline by polling the session, picks the first eligible account and
- * prints the final view and the Temporal UI link. Exit 0 on `completed`, 1 on any other outcome,
+ * prints the final view and the Temporal UI link. With its own embedded stack it also runs a small
+ * receiver (src/main/demoEventReceiver.ts) for the stack's signed outbound events and shows each
+ * verified event in the timeline. Exit 0 on `completed`, 1 on any other outcome,
  * 2 when the API or the emulator cannot be reached or the configuration is wrong.
  */
 import { randomUUID } from 'node:crypto';
