@@ -5,8 +5,10 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { PlaidApi } from 'plaid';
 import type { ExchangePublicTokenInput, LinkSessionActivities } from '../workflows/activityTypes';
+import type { EventActivities } from '../workflows/eventActivityTypes';
 import type { ExchangeResult } from '../workflows/types';
 import { describeItem } from './describeItem';
+import { createEventActivities, type EventActivityDeps } from './events';
 import { exchangePublicToken } from './exchangePublicToken';
 import { fetchLinkSessionResults } from './fetchLinkSessionResults';
 import { setupPayment } from './setupPayment';
@@ -17,10 +19,13 @@ export interface ActivityDeps {
   store: ActivityStore;
   /** Timeout of a once-only Plaid call (exchange, processor token); default PLAID_CALL_TIMEOUT_MS. */
   plaidCallTimeoutMs?: number;
+  /** Outbound events (LINKFLOW_EVENTS_URL/SECRET); without it the event activities send nothing. */
+  events?: EventActivityDeps;
 }
 
-export function createActivities(deps: ActivityDeps): LinkSessionActivities {
+export function createActivities(deps: ActivityDeps): LinkSessionActivities & EventActivities {
   return {
+    ...createEventActivities(deps.events),
     exchangePublicToken: (input) => whileHeartbeating(() => exchangeAndDescribe(input)),
     fetchLinkSessionResults: (input) => fetchLinkSessionResults(deps, input),
     describeItem: (input) => describeItem(deps, input),

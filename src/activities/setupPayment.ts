@@ -12,6 +12,7 @@ import {
   TransferType,
 } from 'plaid';
 import { classifyPlaidError } from '../plaid/errors';
+import type { PaymentSecrets } from '../store/paymentCredentials';
 import type { SetupPaymentInput } from '../workflows/activityTypes';
 import type { PaymentSetupResult } from '../workflows/types';
 import {
@@ -40,6 +41,7 @@ export async function setupPayment(
   const accessToken = await store.getAccessToken(input.itemId);
   const processorToken: string | null = null;
   let result: Record<string, unknown>;
+  let secrets: PaymentSecrets | null = null; // for the audited secrets route, stored encrypted
   try {
     if (choice.product === 'auth') {
       const { data } = await plaid.authGet({
@@ -47,6 +49,10 @@ export async function setupPayment(
         options: { account_ids: [input.accountId] },
       });
       const ach = data.numbers.ach.find((n) => n.account_id === input.accountId);
+      if (ach)
+        secrets = {
+          ach: { account: ach.account, routing: ach.routing, wire_routing: ach.wire_routing ?? null },
+        };
       result = {
         network: 'ach',
         account_last4: last4(ach?.account),
@@ -69,6 +75,7 @@ export async function setupPayment(
         idempotency_key: transferIdempotencyKey(input.linkToken, input.accountId),
       });
       const a = data.authorization;
+      secrets = { authorization: { ...a } };
       result = {
         authorization_id: a.id,
         decision: a.decision,
@@ -89,6 +96,8 @@ export async function setupPayment(
     processorToken,
     result,
   });
+  if (secrets)
+    await store.savePaymentCredentials({ linkToken: input.linkToken, itemId: input.itemId, secrets });
   return { product: choice.product, result };
 }
 

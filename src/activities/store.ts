@@ -1,5 +1,6 @@
 /** What the Link session activities need from the item store (src/store implements it). */
 import type { CallLedgers } from '../store/callLedger';
+import type { PaymentSecrets } from '../store/paymentCredentials';
 import type { AccountMeta, Institution, PaymentProduct } from '../workflows/types';
 
 export interface ExchangeRecord {
@@ -41,4 +42,6 @@ export interface ActivityStore extends Omit<CallLedgers, 'outcomeUnknownCounts'>
     result: Record<string, unknown>;
     hasProcessorToken: boolean;
   } | null>;
+  /** The payment step's full output (ACH numbers, transfer authorization), encrypted; first write wins. */
+  savePaymentCredentials(c: { linkToken: string; itemId: string; secrets: PaymentSecrets }): Promise<void>;
 }

@@ -5,10 +5,12 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
+import { registerEventDeliveryMetrics } from '../observability/eventMetrics';
 import { createApiMetrics } from '../observability/metrics';
 import { createDemoRoutes } from '../web/demoPage';
 import type { ApiDeps, Clock } from './deps';
 import { ApiError } from './errors';
+import { createItemService } from './itemService';
 import { accessLog } from './middleware/accessLog';
 import { requestId } from './middleware/requestId';
 import { plaidWebhookKeySource } from './plaidKeys';
@@ -16,6 +18,8 @@ import { createRateLimiter, limitSessionCreation } from './rateLimit';
 import { codecRoutes } from './routes/codec';
 import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
+import { itemRoutes } from './routes/items';
+import { secretRoutes } from './routes/secrets';
 import { sessionRoutes } from './routes/sessions';
 import { webhookRoutes } from './routes/webhooks';
 import { createSessionService } from './sessionService';
@@ -86,6 +90,31 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
   const creationLimit = limitSessionCreation(
     config.sessionRateLimit ? createRateLimiter(config.sessionRateLimit, () => clock.now().getTime()) : null,
   );
+  if (deps.handoff) {
+    const { handoff } = deps;
+    registerEventDeliveryMetrics(deps.metrics, handoff.store);
+    // Before the session routes: their `/link/sessions/*` API-key check must not claim the
+    // payment-credentials route, which takes the secrets key.
+    app.route(
+      '/',
+      secretRoutes({
+        store: handoff.store,
+        apiKey: config.apiKey,
+        secretsApiKey: config.secretsApiKey,
+      }) as never,
+    );
+    const items = createItemService({
+      store: handoff.store,
+      plaid: handoff.plaid,
+      events: handoff.events && {
+        client: deps.temporal.client,
+        taskQueue: deps.temporal.taskQueue,
+        retry: handoff.events.retry,
+      },
+      logger,
+    });
+    app.route('/', itemRoutes({ service: items, apiKey: config.apiKey }));
+  }
   app.route(
     '/',
     sessionRoutes({
@@ -95,7 +124,15 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
       creationLimit,
     }),
   );
-  app.route('/demo', createDemoRoutes({ service, config, creationLimit }));
+  app.route(
+    '/demo',
+    createDemoRoutes({
+      service,
+      config,
+      creationLimit,
+      ...(deps.handoff && { events: { enabled: deps.handoff.events !== null, store: deps.handoff.store } }),
+    }),
+  );
   app.route(
     '/',
     codecRoutes({

@@ -1,5 +1,6 @@
 /** The API's configuration from the validated environment (see src/config/env.ts). */
 import { type Env, timingPolicy } from '../config/env';
+import { secretsApiKeyFromEnv } from '../config/handoff';
 import type { ApiConfig } from './deps';
 import type { HttpLimits } from './server';
 
@@ -36,6 +37,7 @@ export function httpLimitsFromEnv(env: Env): HttpLimits {
 export function apiConfigFromEnv(env: Env, extras: ApiConfigExtras): ApiConfig {
   return {
     apiKey: extras.apiKey,
+    secretsApiKey: secretsApiKeyFromEnv(env, extras.apiKey),
     codecToken: extras.codecToken ?? null,
     webhookUrl: env.PLAID_WEBHOOK_URL ?? `http://${urlHost(env.HOST)}:${env.PORT}/webhooks/plaid`,
     verifyWebhooks: env.PLAID_VERIFY_WEBHOOKS,

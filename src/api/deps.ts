@@ -8,10 +8,26 @@ import type { PlaidApi } from 'plaid';
 import type { Registry } from 'prom-client';
 import type { RateLimitRule } from '../config/rateLimit';
 import type { Logger } from '../observability/logger';
+import type { HandoffStore } from '../store/handoff';
+import type { EventRetryPolicy } from '../workflows/eventActivityTypes';
 import type { TimingPolicy } from '../workflows/types';
 
 /** The three Plaid calls the API makes (a `PlaidApi` from `createPlaidClient` satisfies it). */
 export type PlaidLinkApi = Pick<PlaidApi, 'userCreate' | 'linkTokenCreate' | 'webhookVerificationKeyGet'>;
+
+/** The Plaid call the Items API makes (`DELETE /items/:item_id`). */
+export type HandoffPlaidApi = Pick<PlaidApi, 'itemRemove'>;
+
+/**
+ * The hand-off of linked Items (issue 14): the Items API, secret reads and outbound events. The
+ * routes exist only when this is given (`src/main/*` always gives it).
+ */
+export interface HandoffDeps {
+  store: HandoffStore;
+  plaid: HandoffPlaidApi;
+  /** Outbound events on (LINKFLOW_EVENTS_URL and _SECRET set): how `item.removed` is retried. */
+  events: { retry: EventRetryPolicy } | null;
+}
 
 /** A Plaid user as `/user/create` returned it, kept so the call is made once per client user. */
 export interface StoredUser {
@@ -100,6 +116,8 @@ export interface Clock {
 export interface ApiConfig {
   /** Bearer token for the session routes (and the codec routes). */
   apiKey: string;
+  /** LINKFLOW_SECRETS_API_KEY: the bearer token of the secret-read routes; unset → they answer 403. */
+  secretsApiKey?: string | null;
   /**
    * The codec routes' own credential: a bearer token (`temporal --codec-auth`) or the path of the
    * Temporal UI's codec endpoint, `/codec/ui/<token>` (the UI sends no credentials of its own).
@@ -171,4 +189,6 @@ export interface ApiDeps {
    * signals go unsigned (API tests on a fixture workflow) and the real workflow refuses them.
    */
   signWebhookSignal?: WebhookSignalSigner;
+  /** Items API, secret reads, outbound events; their routes are absent without it. */
+  handoff?: HandoffDeps;
 }

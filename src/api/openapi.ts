@@ -1,5 +1,6 @@
 /** The OpenAPI 3.1 document of the API, generated from the same zod schemas that validate requests. */
 import { z } from 'zod';
+import { handoffPaths, SECRETS_SECURITY_SCHEME } from './openapiHandoff';
 import {
   codecBodySchema,
   createSessionRequestSchema,
@@ -57,8 +58,14 @@ export function buildOpenApiDocument(): Json {
       description:
         'Plaid Multi-Item Link sessions as durable Temporal workflows. Errors are `{ error: { code, message } }`.',
     },
-    components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+    components: {
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer' },
+        secretsAuth: SECRETS_SECURITY_SCHEME,
+      },
+    },
     paths: {
+      ...handoffPaths(),
       '/link/sessions': {
         post: {
           summary: 'Create a Multi-Item Link session',

@@ -102,6 +102,17 @@ export const envSchema = z.object({
     .default(500)
     .transform((v) => (v === 'auto' ? undefined : v)),
   PLAID_EMULATOR_USER_API: z.enum(['new', 'legacy']).default('new'),
+  // Issue 14: secret reads and outbound events (see src/config/handoff.ts).
+  LINKFLOW_SECRETS_API_KEY: z.string().min(16, 'at least 16 characters').optional(),
+  LINKFLOW_EVENTS_URL: z.url().optional(),
+  LINKFLOW_EVENTS_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'a Standard Webhooks secret: whsec_ followed by base64')
+    .refine((v) => Buffer.from(v.slice(6), 'base64').length >= 24, 'at least 24 random bytes after whsec_')
+    .optional(),
+  LINKFLOW_EVENTS_RETRY_INITIAL: duration('5s'),
+  LINKFLOW_EVENTS_RETRY_MAX_INTERVAL: duration('1h'),
+  LINKFLOW_EVENTS_GIVE_UP_AFTER: duration('72h'),
   LINKFLOW_POLL_AFTER: duration('5m'),
   LINKFLOW_POLL_EVERY: duration('1m'),
   LINKFLOW_RESULTS_WINDOW: duration('6h'),

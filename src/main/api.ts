@@ -14,6 +14,7 @@ import { registerOutcomeGauges } from '../observability/metrics';
 import { connectClient } from '../temporal/connection';
 import { webhookSignalSigner } from '../temporal/webhookSignalMac';
 import { demoConfigFromEnv } from '../web/demoConfig';
+import { handoffDeps } from './handoff';
 import { openServices } from './services';
 
 const logger = createLogger({ name: 'linkflow-api' });
@@ -49,6 +50,7 @@ try {
     codec: services.codec,
     metrics,
     signWebhookSignal: webhookSignalSigner(services.keyring),
+    handoff: handoffDeps(services),
   });
   const server = await serveApp(app, { hostname: env.HOST, port: env.PORT, ...httpLimitsFromEnv(env) });
   logger.info({ url: server.url, task_queue: env.TEMPORAL_TASK_QUEUE }, `linkflow API on ${server.url}`);

@@ -10,7 +10,9 @@
  * It creates a session (payment: auth), plays a three-institution Multi-Item Link through the
  * emulator (`--drop-webhooks` drops every LINK webhook, so the workflow's /link/token/get polling
  * fallback shows), prints a timeline by polling the session, picks the first eligible account and
- * prints the final view and the Temporal UI link. Exit 0 on `completed`, 1 on any other outcome,
+ * prints the final view and the Temporal UI link. With its own embedded stack it also runs a small
+ * receiver (src/main/demoEventReceiver.ts) for the stack's signed outbound events and shows each
+ * verified event in the timeline. Exit 0 on `completed`, 1 on any other outcome,
  * 2 when the API or the emulator cannot be reached or the configuration is wrong.
  */
 import { randomUUID } from 'node:crypto';
@@ -24,6 +26,7 @@ import { ConfigError, type Env, loadEnv, plaidBaseUrl } from '../config/env';
 import { createLogger } from '../observability/logger';
 import { linkSessionWorkflowId } from '../workflows/definitions';
 import type { SessionView } from '../workflows/types';
+import { type DemoEventReceiver, startDemoEventReceiver } from './demoEventReceiver';
 import { StartupError, startStack, TEMPORAL_UI_PORT } from './stack';
 
 class DemoError extends Error {
@@ -243,6 +246,7 @@ async function run(): Promise<number> {
   let emulatorUrl = plaidBaseUrl(env);
   let apiKey: string;
   let stopStack: (() => Promise<void>) | null = null;
+  let events: DemoEventReceiver | null = null;
   let uiBase = `http://127.0.0.1:${TEMPORAL_UI_PORT}`;
 
   out(
@@ -258,10 +262,17 @@ async function run(): Promise<number> {
     }
   } else {
     say(`nothing answers at ${apiUrl}: starting the embedded stack in this process`);
+    // A small receiver plays the lender's backend: the stack sends it its signed events.
+    events = await startDemoEventReceiver((e) =>
+      say(`event ${e.type}${e.data.item_id ? ` (${e.data.item_id})` : ''} received, signature verified`),
+    );
     // Short polling timings for this stack (unless set), so --drop-webhooks shows in seconds.
     env = loadEnv({
       LINKFLOW_POLL_AFTER: '5s',
       LINKFLOW_POLL_EVERY: '2s',
+      LINKFLOW_EVENTS_URL: events.url,
+      LINKFLOW_EVENTS_SECRET: events.secret,
+      LINKFLOW_EVENTS_RETRY_INITIAL: '1s',
       ...process.env,
     });
     const logger = createLogger({ name: 'linkflow', level: process.env.LOG_LEVEL ?? 'warn' });
@@ -339,6 +350,13 @@ async function run(): Promise<number> {
       }
     }
 
+    if (events) {
+      // The session's last event follows its final view by a moment: wait for it (bounded).
+      const last = `link_session.${view.status}`;
+      const until = Date.now() + 10_000;
+      while (!events.received.some((e) => e.type === last) && Date.now() < until) await sleep(100);
+      out(`          ${events.received.length} event(s) received by the demo's receiver`);
+    }
     out('');
     out('final session view:');
     out(JSON.stringify(view, null, 2));
@@ -355,7 +373,10 @@ async function run(): Promise<number> {
     }
     return view.status === 'completed' ? 0 : 1;
   } finally {
-    if (stopStack && !values['keep-running']) await stopStack();
+    if (stopStack && !values['keep-running']) {
+      await stopStack();
+      await events?.close();
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 import type { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createLinkSessionWorker } from '../temporal/worker';
+import { eventActivityDeps } from './handoff';
 import type { Services } from './services';
 
 export function createServicesWorker(
@@ -17,7 +18,11 @@ export function createServicesWorker(
     connection: target.connection,
     namespace: target.namespace,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
-    activities: createActivities({ plaid: services.plaid, store: services.store }),
+    activities: createActivities({
+      plaid: services.plaid,
+      store: services.store,
+      events: eventActivityDeps(services),
+    }),
     codec: services.codec,
     maxCachedWorkflows: env.LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS,
   });

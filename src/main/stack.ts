@@ -21,6 +21,7 @@ import { type DevServer, startDevServer } from '../temporal/devServer';
 import { installWorkerRuntime } from '../temporal/runtime';
 import { webhookSignalSigner } from '../temporal/webhookSignalMac';
 import { demoConfigFromEnv } from '../web/demoConfig';
+import { handoffDeps } from './handoff';
 import { createServicesWorker } from './linkSessionWorker';
 import { openServices } from './services';
 
@@ -172,6 +173,7 @@ export function createStack(env: Env, opts: { logger: Logger }): EmbeddedStack {
       codec: services.codec,
       metrics,
       signWebhookSignal: webhookSignalSigner(services.keyring),
+      handoff: handoffDeps(services),
     });
     const server = await serveApp(app, { hostname: env.HOST, port: env.PORT, ...httpLimitsFromEnv(env) });
     stops.unshift({ name: 'API', stop: () => server.close() });

@@ -1,6 +1,8 @@
+export type { SecretRead, SecretReadAudit } from './audit';
 export type { CallLedger, CallLedgers, InDoubt, LeaseOutcome } from './callLedger';
 export { createCallLedgers } from './callLedger';
 export { type Db, type DbWaits, DEFAULT_DB_WAITS, type OpenDatabaseOptions } from './db';
+
 export {
   ExchangeConflictError,
   IdempotencyKeyConflictError,
@@ -11,6 +13,8 @@ export {
   StoreError,
   StoreTimeoutError,
 } from './errors';
+export type { DeliveryState, EventDeliveryCounts, EventDeliveryStore } from './eventDeliveries';
+export type { HandoffStore } from './handoff';
 export {
   createItemStore,
   type ExchangeRecord,
@@ -22,6 +26,7 @@ export {
   type StoredPaymentSetup,
   type StoredUser,
 } from './itemStore';
+export type { AccessTokenRead, ItemStatus, ItemsStore, StoredItem, StoredItemAccount } from './items';
 export {
   DEFAULT_MIGRATIONS_DIR,
   loadMigrations,
@@ -30,3 +35,10 @@ export {
   migrate,
 } from './migrate';
 export { openDatabase } from './open';
+export type {
+  AchNumbers,
+  PaymentCredentials,
+  PaymentCredentialsRead,
+  PaymentCredentialsStore,
+  PaymentSecrets,
+} from './paymentCredentials';

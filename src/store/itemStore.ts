@@ -19,6 +19,8 @@ import {
   PaymentSetupConflictError,
   type StoredLinkSession,
 } from './errors';
+import { createHandoffStore, type HandoffStore } from './handoff';
+import { paymentCredentialsAad } from './paymentCredentials';
 
 /** 'unknown': a request may have exchanged it at Plaid but its answer was lost (callLedger.ts). */
 export type ExchangeState = 'pending' | 'exchanged' | 'failed' | 'unknown';
@@ -68,14 +70,14 @@ export interface StoreCounts {
 }
 
 export interface ReencryptFailure {
-  table: 'users' | 'items' | 'payment_setups';
+  table: 'users' | 'items' | 'payment_setups' | 'payment_credentials';
   /** The row's primary key. */
   key: string;
   message: string;
 }
 
-/** The exchange fence and the processor-token intents live in callLedger.ts. */
-export interface ItemStore extends CallLedgers {
+/** The exchange fence and the processor-token intents live in callLedger.ts; hand-off in handoff.ts. */
+export interface ItemStore extends CallLedgers, HandoffStore {
   upsertUser(u: { clientUserId: string; userId: string; userToken?: string | null }): Promise<void>;
   getUser(clientUserId: string): Promise<StoredUser | null>;
 
@@ -147,6 +149,7 @@ export interface ItemStore extends CallLedgers {
     users: number;
     items: number;
     paymentSetups: number;
+    paymentCredentials: number;
     failed: ReencryptFailure[];
   }>;
 }
@@ -184,13 +187,13 @@ const toLinkSession = (r: LinkSessionRow): StoredLinkSession => ({
 
 /** A column of envelopes, for re-encryption after a key rotation. */
 interface SecretColumn {
-  table: 'users' | 'items' | 'payment_setups';
+  table: 'users' | 'items' | 'payment_setups' | 'payment_credentials';
   pk: string;
   column: string;
   aad: (pk: string) => string;
 }
 
-const SECRET_COLUMNS: Record<'users' | 'items' | 'paymentSetups', SecretColumn> = {
+const SECRET_COLUMNS: Record<'users' | 'items' | 'paymentSetups' | 'paymentCredentials', SecretColumn> = {
   users: { table: 'users', pk: 'client_user_id', column: 'user_token_enc', aad: userTokenAad },
   items: { table: 'items', pk: 'item_id', column: 'access_token_enc', aad: accessTokenAad },
   paymentSetups: {
@@ -198,6 +201,12 @@ const SECRET_COLUMNS: Record<'users' | 'items' | 'paymentSetups', SecretColumn> 
     pk: 'link_token',
     column: 'processor_token_enc',
     aad: processorTokenAad,
+  },
+  paymentCredentials: {
+    table: 'payment_credentials',
+    pk: 'link_token',
+    column: 'secret_enc',
+    aad: paymentCredentialsAad,
   },
 };
 
@@ -247,6 +256,7 @@ export function createItemStore(db: Db, keyring: Keyring): ItemStore {
 
   return {
     ...createCallLedgers(db),
+    ...createHandoffStore(db, keyring),
     async upsertUser(u) {
       const setToken = u.userToken !== undefined;
       const enc = u.userToken ? seal(u.userToken, userTokenAad(u.clientUserId)) : null;
@@ -393,11 +403,11 @@ export function createItemStore(db: Db, keyring: Keyring): ItemStore {
     },
 
     async getAccessToken(itemId) {
-      const [row] = await db.query<{ access_token_enc: string }>(
+      const [row] = await db.query<{ access_token_enc: string | null }>(
         'SELECT access_token_enc FROM items WHERE item_id = $1',
         [itemId],
       );
-      if (!row) throw new NotFoundError(`item ${itemId}`);
+      if (!row?.access_token_enc) throw new NotFoundError(`item ${itemId}${row ? ' (removed)' : ''}`);
       return decryptString(keyring, row.access_token_enc, accessTokenAad(itemId));
     },
 
@@ -540,6 +550,7 @@ export function createItemStore(db: Db, keyring: Keyring): ItemStore {
         users: await reencryptColumn(SECRET_COLUMNS.users, failed),
         items: await reencryptColumn(SECRET_COLUMNS.items, failed),
         paymentSetups: await reencryptColumn(SECRET_COLUMNS.paymentSetups, failed),
+        paymentCredentials: await reencryptColumn(SECRET_COLUMNS.paymentCredentials, failed),
         failed,
       };
     },

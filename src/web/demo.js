@@ -107,6 +107,7 @@
       );
       openLink(session.link_token);
       follow();
+      followEvents(0);
     } catch (err) {
       $('start').disabled = false;
       showError(`Could not start the session: ${err.message}`);
@@ -161,6 +162,35 @@
     }
     const slow = previous?.status === 'awaiting_payment_account';
     timer = setTimeout(follow, slow ? 2000 : 700);
+  }
+
+  /** The events linkflow sent to LINKFLOW_EVENTS_URL for this session, polled for a while after the end. */
+  async function followEvents(afterEnd) {
+    const current = sessionId;
+    try {
+      const { enabled, events } = await api('GET', `/sessions/${encodeURIComponent(current)}/events`);
+      if (current !== sessionId) return;
+      $('events-section').hidden = false;
+      $('events-note').textContent = enabled
+        ? 'Each signed per Standard Webhooks, delivered by its own Temporal workflow (retried with the same webhook-id).'
+        : 'Outbound events are off: set LINKFLOW_EVENTS_URL and LINKFLOW_EVENTS_SECRET.';
+      $('events').replaceChildren(
+        ...events.map((e) =>
+          el(
+            'li',
+            { 'data-event-state': e.state },
+            `${e.type} — ${e.state.replace('_', ' ')}${e.attempts > 1 ? ` after ${e.attempts} attempts` : ''}${
+              e.state === 'delivered' || !e.last_error ? '' : ` (${e.last_error})`
+            }`,
+          ),
+        ),
+      );
+      if (!enabled) return;
+    } catch {
+      // The session view shows errors; the events panel just tries again.
+    }
+    const ended = previous && TERMINAL.includes(previous.status);
+    if (afterEnd < 10) setTimeout(() => followEvents(ended ? afterEnd + 1 : 0), 1000);
   }
 
   function itemKey(item, index) {

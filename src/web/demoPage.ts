@@ -41,6 +41,7 @@ import { isForwarded, isLoopbackAddress, peerAddress } from '../api/peer';
 import { createSessionRequestSchema, selectPaymentAccountRequestSchema } from '../api/schemas';
 import type { SessionService } from '../api/sessionService';
 import type { AppEnv } from '../api/types';
+import type { EventDeliveryStore } from '../store/eventDeliveries';
 
 export { demoConfigFromEnv } from './demoConfig';
 
@@ -57,6 +58,8 @@ export interface DemoRoutesDeps {
   config: ApiConfig;
   /** The per-caller limit on session creation (see src/api/rateLimit.ts). */
   creationLimit?: MiddlewareHandler<AppEnv>;
+  /** Outbound events (issue 14): whether they are on, and their deliveries, for the events panel. */
+  events?: { enabled: boolean; store: Pick<EventDeliveryStore, 'listEventDeliveries'> };
 }
 
 function escapeHtml(text: string): string {
@@ -184,6 +187,12 @@ function page(demo: DemoConfig, keyRequired: boolean): string {
   <pre id="result"></pre>
 </section>
 
+<section id="events-section" hidden>
+  <h2>Events sent to your backend</h2>
+  <p id="events-note"></p>
+  <ul id="events" aria-live="polite"></ul>
+</section>
+
 <p id="error" class="error" role="alert" hidden></p>
 ${emulated ? '' : `<script src="${PLAID_LINK_SCRIPT}"></script>\n`}<script src="/demo/demo.js"></script>
 </body>
@@ -256,6 +265,12 @@ export function createDemoRoutes(deps: DemoRoutesDeps): Hono<AppEnv> {
   app.use('/api/sessions/:session_id/*', sessionCapability(config));
   app.get('/api/sessions/:session_id', async (c) =>
     c.json(await service.getSession(c.req.param('session_id'))),
+  );
+  app.get('/api/sessions/:session_id/events', async (c) =>
+    c.json({
+      enabled: deps.events?.enabled ?? false,
+      events: deps.events ? await deps.events.store.listEventDeliveries(c.req.param('session_id')) : [],
+    }),
   );
   app.post('/api/sessions/:session_id/payment-account', async (c) => {
     const sessionId = c.req.param('session_id');

@@ -1,2 +1,3 @@
 // The workflow bundle's entry point: every workflow the Link session worker runs.
+export { eventDeliveryWorkflow } from './eventDelivery';
 export { linkSessionWorkflow } from './linkSession';

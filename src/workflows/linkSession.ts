@@ -17,6 +17,7 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
+import { eventsEmitted } from './emitEvents';
 import { linkSessionV1 } from './linkSessionV1';
 import { initialState, reopenedState, type SessionState, toView } from './reducer';
 import { type Due, mayClose, nextDue } from './schedule';
@@ -64,6 +65,8 @@ export async function linkSessionWorkflow(
   // Let signals and an in-flight payment-account update finish before the run ends.
   await condition(allHandlersFinished);
   if (!mayClose(session.state, session.inFlight)) return continueWith(session.state);
+  // A local activity still pending when the run completes would be dropped with its events.
+  await eventsEmitted(input);
   const view = toView(session.state);
   log.info('link session closed', { status: view.status, items: view.items.length });
   return view;

@@ -22,6 +22,7 @@ import {
   sessionFinishedSignal,
 } from './definitions';
 import { currentDetails } from './details';
+import { emitSessionEvents } from './emitEvents';
 import { type Command, reduce, type SessionEvent, type SessionState, toView } from './reducer';
 import { LinkItemCount, LinkSessionStatus } from './searchAttributes';
 import {
@@ -106,6 +107,9 @@ export function createSessionRuntime(
       published = { status: view.status, items };
     }
     setCurrentDetails(currentDetails(view));
+    // Outbound events: deterministic ids, one local activity per activation that announces any.
+    // Histories of the first version from before events replay without them.
+    if (!opts.legacy || patched('emit-events')) emitSessionEvents(input, view, nowIso());
   };
 
   // A failure for a token already exchanged leaves the Item exchanged (a reducer rule). Histories

@@ -19,6 +19,7 @@ import type { PlaidApi } from 'plaid';
 import { Registry } from 'prom-client';
 import { buildDist, DIST_DIR } from '../../scripts/build';
 import { createActivities } from '../../src/activities';
+import type { OutboundEventsConfig } from '../../src/activities/events';
 import { createApp } from '../../src/api/app';
 import { type RunningServer, serveApp } from '../../src/api/server';
 import { createKeyring, generateKeyBase64, type Keyring } from '../../src/crypto';
@@ -309,6 +310,10 @@ export interface LinkflowStackOptions {
   wrapActivities?: (activities: LinkSessionActivities) => LinkSessionActivities;
   /** The API's bound on Temporal calls (the API's default, 5 s, when omitted). */
   temporalTimeoutMs?: number;
+  /** LINKFLOW_SECRETS_API_KEY of the API (secret reads off when omitted). */
+  secretsApiKey?: string;
+  /** Outbound events (LINKFLOW_EVENTS_*), for the API and the worker; off when omitted. */
+  events?: OutboundEventsConfig;
 }
 
 export interface CreatedSession {
@@ -417,7 +422,9 @@ export async function startLinkflowStack(opts: LinkflowStackOptions): Promise<Li
         keylessDemo: false,
         timing,
         ...(opts.temporalTimeoutMs !== undefined && { temporalTimeoutMs: opts.temporalTimeoutMs }),
+        ...(opts.secretsApiKey && { secretsApiKey: opts.secretsApiKey }),
       },
+      handoff: { store, plaid, events: opts.events ? { retry: opts.events.retry } : null },
       logger: createLogger({ level: process.env.LINKFLOW_TEST_LOG ?? 'silent' }),
       codec,
       metrics,
@@ -430,7 +437,11 @@ export async function startLinkflowStack(opts: LinkflowStackOptions): Promise<Li
 
     // ---- the in-process worker
     const activityPlaid = opts.wrapPlaid ? opts.wrapPlaid(plaid) : plaid;
-    const baseActivities = createActivities({ plaid: activityPlaid, store });
+    const baseActivities = createActivities({
+      plaid: activityPlaid,
+      store,
+      ...(opts.events && { events: { config: opts.events, deliveries: store } }),
+    });
     const activities = opts.wrapActivities ? opts.wrapActivities(baseActivities) : baseActivities;
     let running: { worker: Worker; done: Promise<void>; connection: NativeConnection } | null = null;
     let workerError: unknown;

@@ -48,3 +48,37 @@ describe('trust-boundary settings (issue 17)', () => {
     expect(() => loadEnv({ LINKFLOW_CODEC_TOKEN: 'has/a/slash-0123456789' })).toThrow(/LINKFLOW_CODEC_TOKEN/);
   });
 });
+
+describe('hand-off variables (issue 14)', () => {
+  it('events need both URL and a whsec_ secret; retries default to 5s doubling to 1h for 72h', async () => {
+    const { outboundEventsFromEnv, secretsApiKeyFromEnv } = await import('../../src/config/handoff');
+    expect(outboundEventsFromEnv(loadEnv({}))).toBeNull();
+    const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+    expect(
+      outboundEventsFromEnv(
+        loadEnv({ LINKFLOW_EVENTS_URL: 'https://example.test/hooks', LINKFLOW_EVENTS_SECRET: secret }),
+      ),
+    ).toEqual({
+      url: 'https://example.test/hooks',
+      secret,
+      retry: { initialIntervalMs: 5_000, maximumIntervalMs: 3_600_000, giveUpAfterMs: 72 * 3_600_000 },
+    });
+    expect(() =>
+      outboundEventsFromEnv(loadEnv({ LINKFLOW_EVENTS_URL: 'https://example.test/hooks' })),
+    ).toThrow(/LINKFLOW_EVENTS_SECRET/);
+    expect(() => outboundEventsFromEnv(loadEnv({ LINKFLOW_EVENTS_SECRET: secret }))).toThrow(
+      /LINKFLOW_EVENTS_URL/,
+    );
+    expect(() => loadEnv({ LINKFLOW_EVENTS_SECRET: 'not-a-secret' })).toThrow(/LINKFLOW_EVENTS_SECRET/);
+    expect(() => loadEnv({ LINKFLOW_EVENTS_RETRY_INITIAL: 'soon' })).toThrow(/LINKFLOW_EVENTS_RETRY_INITIAL/);
+    const key = 'secrets-key-0123456789';
+    expect(secretsApiKeyFromEnv(loadEnv({ LINKFLOW_SECRETS_API_KEY: key }), 'api-key-0123456789abc')).toBe(
+      key,
+    );
+    expect(secretsApiKeyFromEnv(loadEnv({}), 'api-key-0123456789abc')).toBeNull();
+    expect(() => secretsApiKeyFromEnv(loadEnv({ LINKFLOW_SECRETS_API_KEY: key }), key)).toThrow(
+      /must differ/,
+    );
+    expect(() => loadEnv({ LINKFLOW_SECRETS_API_KEY: 'short' })).toThrow(/LINKFLOW_SECRETS_API_KEY/);
+  });
+});

@@ -17,7 +17,7 @@ body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 960p
 h1 { font-size: 1.4rem; } code, pre, textarea, input, select { font-family: ui-monospace, monospace; font-size: 13px; }
 .route { border: 1px solid #d9dde5; border-radius: 6px; margin: .5rem 0; padding: .5rem .75rem; }
 .method { display: inline-block; min-width: 4.5rem; font-weight: 600; }
-.get { color: #0a7d32; } .post { color: #a15c00; }
+.get { color: #0a7d32; } .post { color: #a15c00; } .delete { color: #b3261e; }
 details pre { background: #f5f6f8; padding: .5rem; overflow: auto; max-height: 20rem; }
 form { display: grid; gap: .5rem; border: 1px solid #d9dde5; border-radius: 6px; padding: .75rem; }
 form .row { display: flex; gap: .5rem; } form input[name=path] { flex: 1; }
@@ -26,11 +26,11 @@ textarea { min-height: 8rem; } #result { white-space: pre-wrap; background: #f5f
 </head>
 <body>
 <h1>linkflow API</h1>
-<p>Session routes need <code>Authorization: Bearer &lt;LINKFLOW_API_KEY&gt;</code>. Errors are <code>{ "error": { "code", "message" } }</code>. Machine-readable: <a href="/openapi.json">/openapi.json</a>.</p>
+<p>Session and Item routes need <code>Authorization: Bearer &lt;LINKFLOW_API_KEY&gt;</code>; secret reads (<code>/items/:item_id/access-token</code>, <code>/link/sessions/:session_id/payment-account/credentials</code>, <code>/audit/secret-reads</code>) need <code>LINKFLOW_SECRETS_API_KEY</code> instead, and are audited. Errors are <code>{ "error": { "code", "message" } }</code>. Machine-readable: <a href="/openapi.json">/openapi.json</a>.</p>
 <h2>Try it</h2>
 <form id="try">
   <div class="row">
-    <select name="method"><option>GET</option><option>POST</option></select>
+    <select name="method"><option>GET</option><option>POST</option><option>DELETE</option></select>
     <input name="path" value="/healthz" aria-label="path">
   </div>
   <input name="key" type="password" placeholder="API key (kept in this page only)" autocomplete="off" aria-label="API key">

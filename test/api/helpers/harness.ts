@@ -64,6 +64,8 @@ export interface HarnessOptions {
   webhookKeys?: ApiDeps['webhookKeys'];
   /** Share one repository between harnesses (e.g. one with Temporal down, one with it up). */
   repo?: MemoryRepository;
+  /** Items API, secret reads, outbound events (absent: their routes are too). */
+  handoff?: ApiDeps['handoff'];
 }
 
 export function createHarness(opts: HarnessOptions): Harness {
@@ -92,6 +94,7 @@ export function createHarness(opts: HarnessOptions): Harness {
     codec: toyCodec,
     metrics: registry,
     ...(opts.webhookKeys && { webhookKeys: opts.webhookKeys }),
+    ...(opts.handoff && { handoff: opts.handoff }),
   });
   const withKey = (init: RequestInit = {}): RequestInit => ({
     ...init,
