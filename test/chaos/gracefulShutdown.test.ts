@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { sha256Hex } from '../../src/crypto/aesGcm';
 import { createItemStore, type Db, type ItemStore, openDatabase } from '../../src/store';
 import {
   createPostgresSchema,
@@ -140,3 +141,43 @@ async function shutDownDuringSave(
     await next.exited;
   }
 }
+
+describe.skipIf(!databaseUrl)('chaos: graceful shutdown while Plaid is answering', () => {
+  it('SIGTERM while the exchange request is in flight: the call is not cut off, the Item is exchanged (not left unknown)', async () => {
+    const env = workerEnv(stack, dataDir);
+    const worker = await spawnWorkerProcess(env);
+    try {
+      const { linkToken } = await stack.createSession({});
+      // Plaid takes 3 s to answer this exchange (the work is done at once, the answer is late).
+      await stack.emulator('/__emulator/faults', {
+        path: '/item/public_token/exchange',
+        mode: 'delay',
+        delay_ms: 3_000,
+      });
+      const link = await stack.completeLink(linkToken, { institutions: ['ins_109509'] });
+      const [publicToken] = link.public_tokens;
+      if (!publicToken) throw new Error('no public token');
+      await waitFor(
+        'the exchange request to be in flight (its call mark written)',
+        async () => {
+          const [row] = await direct.query<{ call_owner: string | null }>(
+            'SELECT call_owner FROM exchange_intents WHERE public_token_sha256 = $1',
+            [sha256Hex(publicToken)],
+          );
+          return row?.call_owner ?? undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 20 },
+      );
+      worker.child.kill('SIGTERM');
+      const exit = await worker.exited;
+      expect(exit, worker.output()).toEqual({ code: 0, signal: null });
+      // Had the shutdown cancelled the attempt, the request would have been aborted and the
+      // exchange left in doubt (then unknown: Plaid had spent the token).
+      expect(await store.findExchange(publicToken)).toMatchObject({ state: 'exchanged' });
+      expect(worker.output()).not.toContain('EXCHANGE_ANSWER_LOST');
+      expect((await store.outcomeUnknownCounts()).exchanges).toBe(0);
+    } finally {
+      if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
+    }
+  });
+});
