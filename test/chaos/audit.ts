@@ -8,7 +8,8 @@
  *    that link token, and its access token decrypts;
  *  - never exchanged → the session view lists a failed Item with an error code.
  * A token Plaid exchanged but whose access token is not in the store is a loss: "explained" when
- * the session reports it (the retry's INVALID_PUBLIC_TOKEN carries the "earlier attempt may have
+ * the session reports it as EXCHANGE_OUTCOME_UNKNOWN (the exchange fence recorded that an earlier
+ * attempt's answer was lost; older runs: INVALID_PUBLIC_TOKEN with the "earlier attempt may have
  * exchanged it" note), "silent" otherwise. Silent losses must never happen.
  */
 import type { ItemStore, StoreCounts } from '../../src/store';
@@ -35,6 +36,8 @@ export interface AuditSummary {
   failed_by_code: Record<string, number>;
   double_exchanges: number;
   explained_losses: number;
+  /** Intents the exchange fence recorded as EXCHANGE_OUTCOME_UNKNOWN. */
+  exchange_outcome_unknown: number;
   silent_losses: number;
   webhooks_delivered: number;
   duplicates_delivered: number;
@@ -45,6 +48,8 @@ export interface AuditSummary {
 }
 
 const EXPLAINED = /earlier attempt may have exchanged it/;
+const isExplained = (error: { code?: string; message?: string } | undefined) =>
+  error?.code === 'EXCHANGE_OUTCOME_UNKNOWN' || EXPLAINED.test(error?.message ?? '');
 
 export async function auditSessions(
   sessions: AuditedSession[],
@@ -128,7 +133,7 @@ export async function auditSessions(
       );
     }
     if (lostHere > 0) {
-      const reported = failedInView.filter((f) => EXPLAINED.test(f.error?.message ?? '')).length;
+      const reported = failedInView.filter((f) => isExplained(f.error)).length;
       const explainedHere = Math.min(reported, lostHere);
       explained += explainedHere;
       silent += lostHere - explainedHere;
@@ -142,6 +147,7 @@ export async function auditSessions(
   const delivered = hooks.filter((w) => w.delivered);
   const distinct = new Set(delivered.map((w) => `${w.link_token}|${w.webhook_code}|${w.public_token ?? ''}`));
   const counts = await store.counts();
+  const unknownOutcomes = (await store.outcomeUnknownCounts()).exchanges;
   const summary: AuditSummary = {
     sessions: sessions.length,
     statuses,
@@ -151,6 +157,7 @@ export async function auditSessions(
     failed_by_code: failedByCode,
     double_exchanges: doubles,
     explained_losses: explained,
+    exchange_outcome_unknown: unknownOutcomes,
     silent_losses: silent,
     webhooks_delivered: delivered.length,
     duplicates_delivered: delivered.length - distinct.size,
@@ -175,8 +182,13 @@ export async function auditSessions(
   if (counts.exchanges !== produced)
     violations.push(`store: ${counts.exchanges} exchange intents for ${produced} tokens`);
   if (counts.pending !== 0) violations.push(`store: ${counts.pending} exchange intents left pending`);
-  if (counts.failed !== failed)
-    violations.push(`store: ${counts.failed} intents failed, the views show ${failed}`);
+  // Failed Items in the views: intents failed, or whose outcome the fence recorded as unknown.
+  if (counts.failed + unknownOutcomes !== failed)
+    violations.push(
+      `store: ${counts.failed} intents failed and ${unknownOutcomes} unknown, the views show ${failed} failed`,
+    );
+  if (unknownOutcomes !== explained)
+    violations.push(`store: ${unknownOutcomes} exchange outcomes unknown, the sessions report ${explained}`);
   return { summary, violations };
 }
 
