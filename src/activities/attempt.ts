@@ -29,6 +29,19 @@ export interface Attempt {
   owner: string;
   /** Aborted when Temporal cancels the attempt (workflow cancel, heartbeat timeout, shutdown). */
   cancellation: AbortSignal;
+  /**
+   * When Temporal stops retrying the activity (scheduled time + schedule-to-close timeout, epoch
+   * ms), if it has such a bound: an attempt close to it is the last chance to record an outcome.
+   */
+  retriesEndAt?: number;
+}
+
+/** Closer than this to `retriesEndAt`, a retryable failure is treated as the last one. */
+export const LAST_ATTEMPT_MARGIN_MS = 90_000;
+
+/** Whether Temporal will probably not start another attempt after this one fails. */
+export function isLastChance(attempt: Attempt, now = Date.now()): boolean {
+  return attempt.retriesEndAt !== undefined && now + LAST_ATTEMPT_MARGIN_MS >= attempt.retriesEndAt;
 }
 
 /** The current Temporal activity attempt, or a one-off local attempt outside Temporal (tests). */
@@ -39,6 +52,9 @@ export function currentAttempt(): Attempt {
     return {
       owner: `${info.workflowExecution?.workflowId ?? 'standalone'}/${info.activityId}#${info.attempt}`,
       cancellation: context.cancellationSignal,
+      ...(info.scheduleToCloseTimeoutMs > 0 && {
+        retriesEndAt: info.scheduledTimestampMs + info.scheduleToCloseTimeoutMs,
+      }),
     };
   } catch {
     return { owner: `local-${randomUUID()}`, cancellation: new AbortController().signal };

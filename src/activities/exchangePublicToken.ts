@@ -26,6 +26,7 @@ import {
   CALL_MARGIN_MS,
   cancelled,
   currentAttempt,
+  isLastChance,
   keepLease,
   LEASE_TTL_MS,
   PLAID_CALL_TIMEOUT_MS,
@@ -118,6 +119,17 @@ export async function exchangePublicToken(
     const info = classifyPlaidError(err);
     const at = new Date().toISOString();
     const wasCancelled = attempt.cancellation.aborted;
+    const lastChance = isLastChance(attempt);
+    if (info.reachedPlaid === 'maybe' && lastChance && !wasCancelled) {
+      // No attempt will follow to tell what happened: record it now rather than let Temporal
+      // time the activity out with the exchange left in doubt.
+      const error = {
+        code: EXCHANGE_OUTCOME_UNKNOWN,
+        message: `attempt ${attempt.owner} sent /item/public_token/exchange and lost the answer at ${at} (${info.code} ${info.message}), and the time for retries is up; the Item, if Plaid created it, is not stored`,
+      };
+      await ledger.settle({ ...fence, state: 'unknown', error });
+      return { ok: false, error: { ...error, retryable: false } };
+    }
     if (info.reachedPlaid === 'maybe') {
       const lostBecause = wasCancelled
         ? ' (the attempt was cancelled)'
@@ -137,7 +149,7 @@ export async function exchangePublicToken(
         details(info),
       );
     }
-    if (lease.kind === 'acquired' && lease.inDoubt && !info.retryable) {
+    if (lease.kind === 'acquired' && lease.inDoubt && (!info.retryable || lastChance)) {
       const error = { code: EXCHANGE_OUTCOME_UNKNOWN, message: unknownMessage(lease.inDoubt, info, at) };
       await ledger.settle({ ...fence, state: 'unknown', error });
       return { ok: false, error: { ...error, retryable: false } };

@@ -98,15 +98,13 @@ export interface OutcomeSource {
  */
 export function registerOutcomeGauges(registry: Registry, source: OutcomeSource): void {
   let pending: Promise<{ exchanges: number; processorTokens: number } | null> | null = null;
-  // Both gauges of one scrape share one query.
+  // Both gauges of one scrape (collected together) share one query.
   const read = () => {
     pending ??= source
       .outcomeUnknownCounts()
       .catch(() => null)
       .finally(() => {
-        setTimeout(() => {
-          pending = null;
-        }, 0);
+        pending = null;
       });
     return pending;
   };

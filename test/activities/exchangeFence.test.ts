@@ -179,6 +179,17 @@ describe('exchange: a lost answer', () => {
     expectUnknown(await exchangePublicToken(deps, input, attempt()));
   });
 
+  it('on the last attempt Temporal will make, a lost answer is recorded as unknown at once (not left in doubt for a timeout)', async () => {
+    const [input] = await linked(1);
+    if (!input) throw new Error('no token');
+    await fault({ path: EXCHANGE, mode: 'lose_response' });
+    const last = { ...attempt(), retriesEndAt: Date.now() + 1_000 };
+    const result = await exchangePublicToken(deps, input, last);
+    expectUnknown(result);
+    if (!result.ok) expect(result.error.message).toMatch(/lost the answer .* the time for retries is up/);
+    expect(await store.findExchange(input.publicToken)).toMatchObject({ state: 'unknown' });
+  });
+
   it('a token Plaid refuses without any earlier doubt is a plain failure (expired, never exchanged)', async () => {
     const [input] = await linked(1);
     if (!input) throw new Error('no token');

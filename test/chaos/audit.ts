@@ -8,7 +8,8 @@
  *    that link token, and its access token decrypts;
  *  - never exchanged → the session view lists a failed Item with an error code.
  * A token Plaid exchanged but whose access token is not in the store is a loss: "explained" when
- * the session reports it (the retry's INVALID_PUBLIC_TOKEN carries the "earlier attempt may have
+ * the session reports it as EXCHANGE_OUTCOME_UNKNOWN (the exchange fence recorded that an earlier
+ * attempt's answer was lost; older runs: INVALID_PUBLIC_TOKEN with the "earlier attempt may have
  * exchanged it" note), "silent" otherwise. Silent losses must never happen.
  */
 import type { ItemStore, StoreCounts } from '../../src/store';
@@ -37,6 +38,8 @@ export interface AuditSummary {
   failed_by_code: Record<string, number>;
   double_exchanges: number;
   explained_losses: number;
+  /** Intents the exchange fence recorded as EXCHANGE_OUTCOME_UNKNOWN. */
+  exchange_outcome_unknown: number;
   silent_losses: number;
   /** Tokens recorded as EXCHANGE_OUTCOME_UNKNOWN (the answer was lost, a retry was refused). */
   outcome_unknown: number;
@@ -156,6 +159,7 @@ export async function auditSessions(
   const delivered = hooks.filter((w) => w.delivered);
   const distinct = new Set(delivered.map((w) => `${w.link_token}|${w.webhook_code}|${w.public_token ?? ''}`));
   const counts = await store.counts();
+  const unknownOutcomes = (await store.outcomeUnknownCounts()).exchanges;
   const summary: AuditSummary = {
     sessions: sessions.length,
     statuses,
@@ -165,6 +169,7 @@ export async function auditSessions(
     failed_by_code: failedByCode,
     double_exchanges: doubles,
     explained_losses: explained,
+    exchange_outcome_unknown: unknownOutcomes,
     silent_losses: silent,
     outcome_unknown: unknown,
     webhooks_delivered: delivered.length,
