@@ -20,5 +20,6 @@ export function createServicesWorker(
     activities: createActivities({ plaid: services.plaid, store: services.store }),
     codec: services.codec,
     maxCachedWorkflows: env.LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS,
+    maxTaskQueueActivitiesPerSecond: env.LINKFLOW_WORKER_ACTIVITIES_PER_SECOND,
   });
 }

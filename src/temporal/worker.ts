@@ -35,6 +35,11 @@ export interface LinkSessionWorkerOptions {
    * session is replayed from its history (~90 events) on its next signal.
    */
   maxCachedWorkflows?: number;
+  /**
+   * Activities per second the Temporal server hands out on this task queue, to all workers
+   * together (`maxTaskQueueActivitiesPerSecond`): the Plaid call budget of the client id.
+   */
+  maxTaskQueueActivitiesPerSecond?: number;
 }
 
 async function defaultWorkflowBundle(): Promise<WorkflowBundleOption> {
@@ -59,5 +64,8 @@ export async function createLinkSessionWorker(opts: LinkSessionWorkerOptions): P
     activities: opts.activities,
     dataConverter: linkflowDataConverter(opts.codec),
     ...(opts.maxCachedWorkflows !== undefined && { maxCachedWorkflows: opts.maxCachedWorkflows }),
+    ...(opts.maxTaskQueueActivitiesPerSecond !== undefined && {
+      maxTaskQueueActivitiesPerSecond: opts.maxTaskQueueActivitiesPerSecond,
+    }),
   });
 }
