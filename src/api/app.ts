@@ -8,7 +8,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { createApiMetrics } from '../observability/metrics';
 import { createDemoRoutes } from '../web/demoPage';
 import type { ApiDeps, Clock } from './deps';
-import { ApiError } from './errors';
+import { ApiError, classifyUnexpectedError } from './errors';
 import { accessLog } from './middleware/accessLog';
 import { requestId } from './middleware/requestId';
 import { plaidWebhookKeySource } from './plaidKeys';
@@ -102,6 +102,11 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
         new ApiError(status as ApiError['status'], `HTTP_${status}`, err.message || 'request refused').body(),
         status,
       );
+    }
+    const known = classifyUnexpectedError(err);
+    if (known) {
+      (c.var.log ?? logger).warn({ err, code: known.code }, known.message);
+      return c.json(known.body(), known.status);
     }
     (c.var.log ?? logger).error({ err }, 'unhandled error');
     return c.json(new ApiError(500, 'INTERNAL_ERROR', 'internal error').body(), 500);
