@@ -132,6 +132,11 @@ export function createCluster(
       'Temporal',
       'LINKFLOW_CLUSTER_TEMPORAL_PORT',
     );
+    const ports = temporalPorts(clusterEnv.LINKFLOW_CLUSTER_TEMPORAL_PORT);
+    for (const [part, port] of Object.entries(ports)) {
+      for (const p of [port].flat())
+        await requirePortFree(p, `Temporal ${part}`, 'LINKFLOW_CLUSTER_TEMPORAL_PORT');
+    }
     await requirePortFree(clusterEnv.LINKFLOW_CLUSTER_UI_PORT, 'Temporal UI', 'LINKFLOW_CLUSTER_UI_PORT');
     await requirePortFree(
       clusterEnv.LINKFLOW_CLUSTER_POSTGRES_PORT,
@@ -155,6 +160,20 @@ export function createCluster(
     const buildS = (Date.now() - buildStarted) / 1000;
 
     const onEvent = (line: string) => log(line);
+    // cluster.json follows restarts: a restarted worker or server has a new pid.
+    let json: ClusterJson | undefined;
+    const workers: SupervisedProcess[] = [];
+    let temporalProcess: SupervisedProcess | undefined;
+    let postgresProcess: SupervisedProcess | undefined;
+    const writeClusterJson = async () => {
+      if (!json) return;
+      json.workers = workers.map((w) => ({ pid: w.pid() ?? 0 }));
+      json.temporal.pid = temporalProcess?.pid() ?? 0;
+      json.postgres.pid = postgresProcess?.pid() ?? 0;
+      await writeJsonAtomically(jsonPath, json);
+    };
+    const onRestart = () => void writeClusterJson().catch(() => undefined);
+
     const passwords = await loadOrCreatePasswords(clusterDir);
     const postgres = await startClusterPostgres({
       dir: join(clusterDir, 'postgres'),
@@ -163,7 +182,9 @@ export function createCluster(
       logDir,
       deployDir: DEPLOY_DIR,
       onEvent,
+      onStart: onRestart,
     });
+    postgresProcess = postgres.process;
     await track('PostgreSQL', () => postgres.process.stop());
     log(`PostgreSQL on 127.0.0.1:${postgres.port}`);
 
@@ -173,11 +194,6 @@ export function createCluster(
       temporalPassword: passwords.temporal,
       deployDir: DEPLOY_DIR,
     });
-    const ports = temporalPorts(clusterEnv.LINKFLOW_CLUSTER_TEMPORAL_PORT);
-    for (const [part, port] of Object.entries(ports)) {
-      for (const p of [port].flat())
-        await requirePortFree(p, `Temporal ${part}`, 'LINKFLOW_CLUSTER_TEMPORAL_PORT');
-    }
     const temporalAddress = `127.0.0.1:${ports.frontend}`;
     const temporal = startTemporalServer({
       binaries,
@@ -190,7 +206,9 @@ export function createCluster(
       deployDir: DEPLOY_DIR,
       logDir,
       onEvent,
+      onStart: onRestart,
     });
+    temporalProcess = temporal;
     await track('Temporal server', () => temporal.stop());
     const namespace = env.TEMPORAL_NAMESPACE;
     await registerNamespace({ cli: cli.path, address: temporalAddress, namespace, deployDir: DEPLOY_DIR });
@@ -224,18 +242,6 @@ export function createCluster(
       LINKFLOW_API_KEY: secrets.apiKey,
       LINKFLOW_ENCRYPTION_KEY: secrets.encryptionKey,
     };
-
-    let json: ClusterJson | undefined;
-    const workers: SupervisedProcess[] = [];
-    const apis: SupervisedProcess[] = [];
-    const writeClusterJson = async () => {
-      if (!json) return;
-      json.workers = workers.map((w) => ({ pid: w.pid() ?? 0 }));
-      json.temporal.pid = temporal.pid() ?? 0;
-      json.postgres.pid = postgres.process.pid() ?? 0;
-      await writeJsonAtomically(jsonPath, json);
-    };
-    const onRestart = () => void writeClusterJson().catch(() => undefined);
 
     for (let i = 0; i < clusterEnv.LINKFLOW_CLUSTER_WORKERS; i++) {
       const worker = supervise(
@@ -272,7 +278,6 @@ export function createCluster(
         },
         { logDir, onEvent },
       );
-      apis.push(api);
       await track(`API ${i + 1}`, () => api.stop());
     }
     for (const url of apiUrls) {

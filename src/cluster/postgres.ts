@@ -8,8 +8,8 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { chown, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chown, mkdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { type SupervisedProcess, supervise } from './supervisor';
@@ -61,6 +61,7 @@ export async function startClusterPostgres(opts: {
   logDir: string;
   deployDir: string;
   onEvent?: (line: string) => void;
+  onStart?: (pid: number) => void;
 }): Promise<ClusterPostgres> {
   const bin = postgresBinDir();
   if (!bin) {
@@ -69,6 +70,7 @@ export async function startClusterPostgres(opts: {
     );
   }
   const user = postgresUser();
+  if (user) await requireTraversable(opts.dir);
   const data = join(opts.dir, 'data');
   await mkdir(opts.dir, { recursive: true, mode: 0o700 });
   if (user) await chown(opts.dir, user.uid, user.gid);
@@ -101,10 +103,16 @@ export async function startClusterPostgres(opts: {
       env: { PATH: globalThis.process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' },
       cwd: opts.dir,
       ...(user && { user }),
-      // SIGTERM is PostgreSQL's smart shutdown (waits for clients); the cluster stops it last.
+      // SIGINT is PostgreSQL's fast shutdown (SIGTERM's smart one waits for every client to
+      // leave); the cluster stops it last, after everything that uses it.
+      stopSignal: 'SIGINT',
       stopGraceMs: 30_000,
     },
-    { logDir: opts.logDir, ...(opts.onEvent && { onEvent: opts.onEvent }) },
+    {
+      logDir: opts.logDir,
+      ...(opts.onEvent && { onEvent: opts.onEvent }),
+      ...(opts.onStart && { onStart: opts.onStart }),
+    },
   );
   const url = (role: 'postgres' | 'temporal' | 'linkflow', database: string) =>
     `postgres://${role}:${encodeURIComponent(opts.passwords[role === 'postgres' ? 'superuser' : role])}@127.0.0.1:${opts.port}/${database}`;
@@ -141,6 +149,18 @@ export async function startClusterPostgres(opts: {
       }
     },
   };
+}
+
+/** Under root, PostgreSQL runs as `postgres`: every directory above its own must let others in. */
+async function requireTraversable(dir: string): Promise<void> {
+  for (let parent = dirname(dir); ; parent = dirname(parent)) {
+    if (existsSync(parent) && ((await stat(parent)).mode & 0o001) === 0) {
+      throw new Error(
+        `PostgreSQL runs as the postgres user and cannot reach ${dir}: ${parent} is not searchable by others (chmod o+x ${parent}), or set LINKFLOW_DATA_DIR elsewhere.`,
+      );
+    }
+    if (parent === dirname(parent)) return;
+  }
 }
 
 async function waitForPostgres(url: string, timeoutMs: number): Promise<void> {

@@ -17,6 +17,8 @@ export interface ProcessSpec {
   cwd?: string;
   /** How long SIGTERM may take before SIGKILL (the worker: its shutdown grace time and more). */
   stopGraceMs?: number;
+  /** The signal that asks it to stop (default SIGTERM). */
+  stopSignal?: NodeJS.Signals;
   /** Run as this uid/gid (PostgreSQL refuses to run as root). */
   user?: { uid: number; gid: number };
   /** Restart when it exits on its own (default true). */
@@ -107,7 +109,7 @@ export function supervise(
       stopping = true;
       const proc = child;
       if (proc && proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGTERM');
+        proc.kill(spec.stopSignal ?? 'SIGTERM');
         const graceMs = spec.stopGraceMs ?? 15_000;
         const killed = await Promise.race([exit.then(() => false), sleep(graceMs).then(() => true)]);
         if (killed) {

@@ -97,6 +97,7 @@ export function startTemporalServer(opts: {
   deployDir: string;
   logDir: string;
   onEvent?: (line: string) => void;
+  onStart?: (pid: number) => void;
 }): SupervisedProcess {
   return supervise(
     {
@@ -116,7 +117,11 @@ export function startTemporalServer(opts: {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...opts.env },
       stopGraceMs: 20_000,
     },
-    { logDir: opts.logDir, ...(opts.onEvent && { onEvent: opts.onEvent }) },
+    {
+      logDir: opts.logDir,
+      ...(opts.onEvent && { onEvent: opts.onEvent }),
+      ...(opts.onStart && { onStart: opts.onStart }),
+    },
   );
 }
 
