@@ -47,6 +47,8 @@ export interface ClusterInfo {
   /** Seconds from start to everything ready, with the part that was building binaries. */
   timings: { totalS: number; buildS: number };
   banner: string[];
+  /** The worker processes (the benchmark stops one to compare 1 worker with 2). */
+  workers: SupervisedProcess[];
 }
 
 export interface Cluster {
@@ -330,7 +332,7 @@ export function createCluster(
       '  Stop:          Ctrl-C (SIGTERM)',
       '',
     ];
-    return { json, timings: { totalS, buildS }, banner };
+    return { json, timings: { totalS, buildS }, banner, workers };
   }
 
   return { start, stop };
