@@ -28,8 +28,11 @@ export function apiConfigFromEnv(env: Env, extras: ApiConfigExtras): ApiConfig {
     webhookUrl: env.PLAID_WEBHOOK_URL ?? `http://${urlHost(env.HOST)}:${env.PORT}/webhooks/plaid`,
     verifyWebhooks: env.PLAID_VERIFY_WEBHOOKS,
     uiOrigins: extras.uiOrigins && extras.uiOrigins.length > 0 ? extras.uiOrigins : DEFAULT_UI_ORIGINS,
-    // Origin is only a browser's word: trust it alone only next to an embedded Temporal, on loopback.
-    allowUiOriginWithoutKey: isLoopbackHost(env.HOST) && !env.TEMPORAL_ADDRESS,
+    // Origin is only a browser's word: trust it alone only when the API and Temporal are both on
+    // this machine's loopback (the embedded default, or `npm run cluster`).
+    allowUiOriginWithoutKey:
+      isLoopbackHost(env.HOST) &&
+      (!env.TEMPORAL_ADDRESS || isLoopbackHost(env.TEMPORAL_ADDRESS.replace(/:\d+$/, ''))),
     timing: timingPolicy(env),
   };
 }

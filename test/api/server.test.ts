@@ -83,6 +83,11 @@ describe('apiConfigFromEnv', () => {
       verifyWebhooks: false,
       uiOrigins: ['https://cloud.temporal.io'],
     });
+    // npm run cluster: API and Temporal server both on loopback, like the embedded default.
+    expect(
+      apiConfigFromEnv(loadEnv({ TEMPORAL_ADDRESS: '127.0.0.1:7233' }), { apiKey: 'k'.repeat(20) })
+        .allowUiOriginWithoutKey,
+    ).toBe(true);
     expect(
       apiConfigFromEnv(loadEnv({ HOST: '0.0.0.0', PORT: '8080' }), { apiKey: 'k'.repeat(20) }),
     ).toMatchObject({

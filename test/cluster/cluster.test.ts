@@ -176,6 +176,14 @@ describe('npm run cluster (PostgreSQL, Temporal server, UI server, 2 workers, 2 
       Codec?: { Endpoint?: string };
     };
     expect(settings.Codec?.Endpoint).toBe(`${cluster.apis[0]}/codec`);
+    // The browser calls it from the UI's origin without credentials: everything is on loopback.
+    const decoded = await fetch(`${cluster.apis[0]}/codec/decode`, {
+      method: 'POST',
+      headers: { origin: cluster.temporal.ui, 'content-type': 'application/json' },
+      body: JSON.stringify({ payloads: [] }),
+    });
+    expect(decoded.status).toBe(200);
+    expect(decoded.headers.get('access-control-allow-origin')).toBe(cluster.temporal.ui);
   });
 
   it('completes sessions through both APIs with a worker SIGKILLed and Temporal restarted: each token exchanged once', async () => {
