@@ -98,9 +98,14 @@ export async function benchCluster(opts: { sessions: number; reps: number }): Pr
       const deadline = Date.now() + 300_000;
       for (;;) {
         const res = await fetch(`${apis[0]}/link/sessions?client_user_id=${user}`, { headers });
-        const { sessions } = (await res.json()) as { sessions: Array<{ status: string }> };
+        const body = (await res.json()) as { sessions?: Array<{ status: string }> };
+        const sessions = body.sessions ?? [];
         if (sessions.length === n && sessions.every((s) => s.status === 'completed')) break;
-        if (Date.now() > deadline) throw new Error(`burst ${burstNo}: sessions did not complete`);
+        if (Date.now() > deadline) {
+          throw new Error(
+            `burst ${burstNo}: sessions did not complete (last answer ${res.status} ${JSON.stringify(body).slice(0, 300)})`,
+          );
+        }
         await sleep(100);
       }
       return n / ((Date.now() - started) / 1000);
