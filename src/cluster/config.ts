@@ -31,6 +31,8 @@ export function loadClusterEnv(source: NodeJS.ProcessEnv = process.env): Cluster
 /** `$LINKFLOW_DATA_DIR/cluster.json`, as CONTRACT.md fixes it (extra fields are additions). */
 export interface ClusterJson {
   apis: string[];
+  /** The API behind each URL (its pid changes when it is restarted). */
+  api_processes: Array<{ url: string; pid: number }>;
   workers: Array<{ pid: number }>;
   temporal: { address: string; ui: string; namespace: string; pid: number };
   emulator: string;

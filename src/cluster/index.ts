@@ -165,11 +165,13 @@ export function createCluster(
     // cluster.json follows restarts: a restarted worker or server has a new pid.
     let json: ClusterJson | undefined;
     const workers: SupervisedProcess[] = [];
+    const apis: SupervisedProcess[] = [];
     let temporalProcess: SupervisedProcess | undefined;
     let postgresProcess: SupervisedProcess | undefined;
     const writeClusterJson = async () => {
       if (!json) return;
       json.workers = workers.map((w) => ({ pid: w.pid() ?? 0 }));
+      json.api_processes = apis.map((a, i) => ({ url: json?.apis[i] ?? '', pid: a.pid() ?? 0 }));
       json.temporal.pid = temporalProcess?.pid() ?? 0;
       json.postgres.pid = postgresProcess?.pid() ?? 0;
       await writeJsonAtomically(jsonPath, json);
@@ -278,8 +280,9 @@ export function createCluster(
           },
           cwd: REPO_ROOT,
         },
-        { logDir, onEvent },
+        { logDir, onEvent, onStart: onRestart },
       );
+      apis.push(api);
       await track(`API ${i + 1}`, () => api.stop());
     }
     for (const url of apiUrls) {
@@ -304,6 +307,7 @@ export function createCluster(
 
     json = {
       apis: apiUrls,
+      api_processes: [],
       workers: [],
       temporal: { address: temporalAddress, ui: ui.url, namespace, pid: 0 },
       emulator: emulator.url,

@@ -167,6 +167,7 @@ describe('npm run cluster (PostgreSQL, Temporal server, UI server, 2 workers, 2 
   it('writes cluster.json as the contract says and serves the UI', async () => {
     expect(cluster.apis).toHaveLength(2);
     expect(cluster.workers).toHaveLength(2);
+    expect(cluster.api_processes.map((a) => a.url)).toEqual(cluster.apis);
     expect(cluster.temporal.address).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(cluster.api_key.length).toBeGreaterThanOrEqual(16);
     for (const url of cluster.apis) expect((await fetch(`${url}/readyz`)).status).toBe(200);
@@ -186,7 +187,7 @@ describe('npm run cluster (PostgreSQL, Temporal server, UI server, 2 workers, 2 
     expect(decoded.headers.get('access-control-allow-origin')).toBe(cluster.temporal.ui);
   });
 
-  it('completes sessions through both APIs with a worker SIGKILLed and Temporal restarted: each token exchanged once', async () => {
+  it('completes sessions through both APIs with a worker and an API SIGKILLed and Temporal restarted: each token exchanged once', async () => {
     const passwords = JSON.parse(
       await readFile(join(dataDir, 'cluster/postgres-passwords.json'), 'utf8'),
     ) as { superuser: string };
@@ -240,7 +241,15 @@ describe('npm run cluster (PostgreSQL, Temporal server, UI server, 2 workers, 2 
         return pid && pid !== victim && alive(pid) ? pid : undefined;
       });
       expect(alive(victim)).toBe(false);
+      // An API dies too: webhooks for the sessions it created fail until it is back, and Plaid
+      // (the emulator) retries them.
+      const apiVictim = cluster.api_processes[1]?.pid as number;
+      process.kill(apiVictim, 'SIGKILL');
       await complete(4, 8);
+      await waitFor('API restarted', 60_000, async () => {
+        const pid = (await readCluster())?.api_processes[1]?.pid;
+        return pid && pid !== apiVictim && (await fetch(`${cluster.apis[1]}/readyz`)).ok ? pid : undefined;
+      });
 
       // The Temporal server dies and comes back; the APIs must be ready again within seconds.
       const oldTemporal = cluster.temporal.pid;
@@ -303,10 +312,13 @@ describe('npm run cluster (PostgreSQL, Temporal server, UI server, 2 workers, 2 
   it('stops every process on SIGTERM', async () => {
     const last = await readCluster();
     expect(last).toBeDefined();
-    const pids = [...(last?.workers.map((w) => w.pid) ?? []), last?.temporal.pid, last?.postgres.pid].filter(
-      (pid): pid is number => typeof pid === 'number',
-    );
-    expect(pids).toHaveLength(4);
+    const pids = [
+      ...(last?.workers.map((w) => w.pid) ?? []),
+      ...(last?.api_processes.map((a) => a.pid) ?? []),
+      last?.temporal.pid,
+      last?.postgres.pid,
+    ].filter((pid): pid is number => typeof pid === 'number');
+    expect(pids).toHaveLength(6);
     const stopping = Date.now();
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
