@@ -255,6 +255,17 @@ describe('npm run cluster (PostgreSQL, Temporal server, UI server, 2 workers, 2 
       const oldTemporal = cluster.temporal.pid;
       process.kill(oldTemporal, 'SIGKILL');
       const killedAt = Date.now();
+      // While it is down the APIs are alive but not ready (compose's health check is /readyz).
+      const notReady = await waitFor(
+        'an API answering /readyz 503 while Temporal is down',
+        30_000,
+        async () => {
+          const res = await fetch(`${cluster.apis[0]}/readyz`);
+          return res.status === 503 ? ((await res.json()) as { temporal: string }) : undefined;
+        },
+      );
+      expect(notReady.temporal).toBe('unreachable');
+      expect((await fetch(`${cluster.apis[0]}/healthz`)).status).toBe(200);
       await waitFor('Temporal restarted', 60_000, async () => {
         const pid = (await readCluster())?.temporal.pid;
         return pid && pid !== oldTemporal ? pid : undefined;
