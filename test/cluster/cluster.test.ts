@@ -12,9 +12,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Connection } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterJson } from '../../src/cluster/config';
@@ -129,6 +130,8 @@ beforeAll(async () => {
     PLAID_EMULATOR_WEBHOOK_RETRY_MS: '500,1000,2000,4000,8000',
     LINKFLOW_POLL_AFTER: '3s',
     LINKFLOW_POLL_EVERY: '1s',
+    // Plaid's call budget, high enough not to slow the test; checked as the server sees it.
+    LINKFLOW_WORKER_ACTIVITIES_PER_SECOND: '500',
     LINKFLOW_API_KEY: '',
     LINKFLOW_ENCRYPTION_KEY: '',
     TEMPORAL_ADDRESS: '',
@@ -164,6 +167,24 @@ afterAll(async () => {
 }, 90_000);
 
 describe('npm run cluster (PostgreSQL, Temporal server, UI server, 2 workers, 2 APIs, emulator)', () => {
+  it("gives the Temporal server each worker's task-queue activity rate (Plaid's call budget)", async () => {
+    const connection = await Connection.connect({ address: cluster.temporal.address });
+    try {
+      const { pollers } = await connection.workflowService.describeTaskQueue({
+        namespace: cluster.temporal.namespace,
+        taskQueue: { name: 'link-sessions' },
+        taskQueueType: 2, // TASK_QUEUE_TYPE_ACTIVITY
+      });
+      const workerIdentities = new Set(cluster.workers.map((w) => `${w.pid}@${hostname()}`));
+      const rates = (pollers ?? [])
+        .filter((p) => workerIdentities.has(p.identity ?? ''))
+        .map((p) => p.ratePerSecond);
+      expect(rates).toEqual([500, 500]);
+    } finally {
+      await connection.close();
+    }
+  });
+
   it('writes cluster.json as the contract says and serves the UI', async () => {
     expect(cluster.apis).toHaveLength(2);
     expect(cluster.workers).toHaveLength(2);
