@@ -40,6 +40,15 @@ export interface SupervisedProcess {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Children run in their own process groups, so nothing else stops them if the cluster process
+ * dies without stopping them (an uncaught error): as a last resort they are SIGKILLed on exit.
+ */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const proc of live) proc.kill('SIGKILL');
+});
+
 export function supervise(
   spec: ProcessSpec,
   opts: { logDir: string; onEvent?: (line: string) => void; onStart?: (pid: number) => void },
@@ -66,6 +75,7 @@ export function supervise(
       ...(spec.user ?? {}),
     });
     child = proc;
+    live.add(proc);
     proc.stdout?.pipe(log, { end: false });
     proc.stderr?.pipe(log, { end: false });
     for (const notify of waiters.splice(0)) notify();
@@ -76,6 +86,7 @@ export function supervise(
         resolve();
       });
       proc.once('exit', (code, signal) => {
+        live.delete(proc);
         log.write(`--- exited ${new Date().toISOString()}: code ${code} signal ${signal}\n`);
         resolve();
         if (stopping || spec.restart === false) return;
