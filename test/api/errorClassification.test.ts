@@ -7,9 +7,16 @@
 import { Client, Connection } from '@temporalio/client';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import pg from 'pg';
+import type { PlaidApi } from 'plaid';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createApp } from '../../src/api/app';
 import { classifyUnexpectedError, isTemporalUnavailable } from '../../src/api/errors';
+import { createLogger } from '../../src/observability/logger';
+import { DEFAULT_TIMING } from '../../src/workflows/types';
 import { freePort } from '../helpers/freePort';
+import { API_KEY, toyCodec } from './helpers/harness';
+import { createMemoryRepository } from './helpers/memoryRepository';
 
 async function failure(fn: () => Promise<unknown>): Promise<unknown> {
   try {
@@ -114,5 +121,50 @@ describe('classifyUnexpectedError on PostgreSQL failures', () => {
     await pool.end();
     if (process.env.TEST_DATABASE_URL) expect(classifyUnexpectedError(err)).toBeUndefined();
     else expect(classifyUnexpectedError(err)?.code).toBe('DATABASE_UNAVAILABLE');
+  });
+});
+
+describe('the API on a PostgreSQL blip', () => {
+  it('answers POST /link/sessions with a retryable 503 DATABASE_UNAVAILABLE, not a 500', async () => {
+    const port = await freePort();
+    const pool = new pg.Pool({ connectionString: `postgres://x@127.0.0.1:${port}/x` });
+    const repo = createMemoryRepository();
+    // The store's first call for a new session fails as it would with PostgreSQL down.
+    repo.getUser = async () => {
+      await pool.query('SELECT 1');
+      return null;
+    };
+    const connection = Connection.lazy({ address: inject('temporalAddress') });
+    const logs: string[] = [];
+    const app = createApp({
+      temporal: { client: new Client({ connection }), namespace: 'default', taskQueue: 'unused' },
+      plaid: {} as PlaidApi,
+      sessions: repo,
+      config: {
+        apiKey: API_KEY,
+        webhookUrl: 'http://127.0.0.1:3000/webhooks/plaid',
+        verifyWebhooks: true,
+        uiOrigins: [],
+        allowUiOriginWithoutKey: false,
+        timing: DEFAULT_TIMING,
+      },
+      logger: createLogger({ level: 'warn', destination: { write: (line: string) => void logs.push(line) } }),
+      codec: toyCodec,
+      metrics: new Registry(),
+    });
+    try {
+      const res = await app.request('/link/sessions', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ client_user_id: 'blip-user' }),
+      });
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { error: { code: string; retryable: boolean } };
+      expect(body.error).toMatchObject({ code: 'DATABASE_UNAVAILABLE', retryable: true });
+      expect(logs.join('')).toMatch(/DATABASE_UNAVAILABLE/);
+    } finally {
+      await pool.end();
+      await connection.close();
+    }
   });
 });
