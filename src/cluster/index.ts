@@ -129,11 +129,6 @@ export function createCluster(
     const apiPorts = Array.from({ length: clusterEnv.LINKFLOW_CLUSTER_APIS }, (_, i) => env.PORT + i);
     for (const [i, port] of apiPorts.entries()) await requirePortFree(port, `API ${i + 1}`, 'PORT');
     await requirePortFree(env.PLAID_EMULATOR_PORT, 'Plaid emulator', 'PLAID_EMULATOR_PORT');
-    await requirePortFree(
-      clusterEnv.LINKFLOW_CLUSTER_TEMPORAL_PORT,
-      'Temporal',
-      'LINKFLOW_CLUSTER_TEMPORAL_PORT',
-    );
     const ports = temporalPorts(clusterEnv.LINKFLOW_CLUSTER_TEMPORAL_PORT);
     for (const [part, port] of Object.entries(ports)) {
       for (const p of [port].flat())
