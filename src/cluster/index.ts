@@ -15,9 +15,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
-import { loadOrCreateDevSecrets } from '../config/devSecrets';
 import type { Env } from '../config/env';
 import { startEmulator } from '../emulator';
+import { resolveSecrets } from '../main/services';
 import { ensureTemporalCli } from '../temporal/cli';
 import { ensureServerBinaries } from '../temporal/serverBuild';
 import { CLUSTER_JSON, type ClusterEnv, type ClusterJson } from './config';
@@ -220,10 +220,8 @@ export function createCluster(
     });
     await track('Plaid emulator', () => emulator.close());
 
-    const secrets =
-      env.LINKFLOW_API_KEY && env.LINKFLOW_ENCRYPTION_KEY
-        ? { apiKey: env.LINKFLOW_API_KEY, encryptionKey: env.LINKFLOW_ENCRYPTION_KEY }
-        : await loadOrCreateDevSecrets(dataDir);
+    // The embedded default's rule: each secret from the environment, else generated into the data dir.
+    const secrets = await resolveSecrets(env, dataDir, { allowDevSecrets: true });
     const apiUrls = apiPorts.map((port) => `http://127.0.0.1:${port}`);
     const uiUrl = `http://127.0.0.1:${clusterEnv.LINKFLOW_CLUSTER_UI_PORT}`;
     // One metrics port cannot serve several workers: the cluster's workers run without one.
