@@ -13,6 +13,11 @@ COPY tsconfig.json ./
 COPY scripts ./scripts
 COPY src ./src
 RUN npm run build
+# The image runs as `node`, not root, in a root-owned /app: the one directory it may write is the
+# data dir (dev secrets and PGlite are never used with DATABASE_URL and the secrets set, but a
+# writable home for them keeps a misconfiguration an error message, not an EACCES crash).
+RUN mkdir -p /app/.data && chown node:node /app/.data
+ENV LINKFLOW_DATA_DIR=/app/.data
 USER node
 EXPOSE 3000 9464
 CMD ["npm", "run", "api"]

@@ -16,6 +16,8 @@
  *   --rss-sessions K       open sessions for the worker memory figure (default 1000)
  *   --log-level L          the API's log level (default info; lines go to /dev/null)
  *   --no-verify            attribution only: the API does not verify webhooks (PLAID_VERIFY_WEBHOOKS=false)
+ *   --cluster              instead: session throughput on `npm run cluster`'s topology, 2 workers vs 1
+ *                          (bench/cluster.ts; --e2e-sessions per burst, --reps bursts each)
  *   --cpu-prof-dir DIR     CPU-profile one extra ingestion run (webhooks and raw) at the highest
  *                          concurrency and one extra end-to-end repetition; writes .cpuprofile
  *                          files and prints where the main thread's time went
@@ -53,6 +55,7 @@ const { values: args } = parseArgs({
     'log-level': { type: 'string', default: 'info' },
     'cpu-prof-dir': { type: 'string' },
     'no-verify': { type: 'boolean', default: false },
+    cluster: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -415,6 +418,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function main() {
+  if (args.cluster) {
+    const { benchCluster } = await import('./cluster');
+    const result = await benchCluster({ sessions: e2eSessions, reps });
+    process.stdout.write(`${JSON.stringify({ cluster: result }, null, 2)}\n`);
+    if (args.json) await writeFile(args.json, `${JSON.stringify({ cluster: result }, null, 2)}\n`);
+    return;
+  }
   const started = Date.now();
   const watchdog = setTimeout(() => {
     progress('the benchmark ran past 9.5 minutes: giving up');

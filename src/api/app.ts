@@ -9,7 +9,7 @@ import { registerEventDeliveryMetrics } from '../observability/eventMetrics';
 import { createApiMetrics } from '../observability/metrics';
 import { createDemoRoutes } from '../web/demoPage';
 import type { ApiDeps, Clock } from './deps';
-import { ApiError } from './errors';
+import { ApiError, classifyUnexpectedError } from './errors';
 import { createItemService } from './itemService';
 import { accessLog } from './middleware/accessLog';
 import { requestId } from './middleware/requestId';
@@ -155,6 +155,11 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
         new ApiError(status as ApiError['status'], `HTTP_${status}`, err.message || 'request refused').body(),
         status,
       );
+    }
+    const known = classifyUnexpectedError(err);
+    if (known) {
+      (c.var.log ?? logger).warn({ err, code: known.code }, known.message);
+      return c.json(known.body(), known.status);
     }
     (c.var.log ?? logger).error({ err }, 'unhandled error');
     return c.json(new ApiError(500, 'INTERNAL_ERROR', 'internal error').body(), 500);

@@ -94,6 +94,12 @@ export const envSchema = z.object({
   LINKFLOW_HTTP_HEADERS_TIMEOUT: duration('10s'),
   LINKFLOW_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(1024),
   LINKFLOW_WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  // Loopback by default: the exporter has no auth. Compose sets 0.0.0.0 inside its network.
+  LINKFLOW_WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  // Plaid calls as a budget: the task queue's activity rate, enforced by the Temporal server across
+  // all workers of the queue (each activity makes at most one or two Plaid calls). Unset: no limit.
+  // See README "Production topology here" for the value against Plaid's per-client limits.
+  LINKFLOW_WORKER_ACTIVITIES_PER_SECOND: z.coerce.number().positive().optional(),
   // Open sessions idle for hours (waiting for webhooks or for the user's payment choice); past
   // this many, the least recently used is evicted and replayed (~11 ms) on its next event. 500
   // keeps a worker with 1,000 open sessions near 420 MB (issue 9). `auto`: the SDK's size, from the heap limit.

@@ -25,5 +25,6 @@ export function createServicesWorker(
     }),
     codec: services.codec,
     maxCachedWorkflows: env.LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS,
+    maxTaskQueueActivitiesPerSecond: env.LINKFLOW_WORKER_ACTIVITIES_PER_SECOND,
   });
 }

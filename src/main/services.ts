@@ -66,7 +66,10 @@ export async function openServices(
   opts: SecretsOptions & { databaseUrl?: string },
 ): Promise<Services> {
   const dataDir = resolve(env.LINKFLOW_DATA_DIR);
-  await mkdir(dataDir, { recursive: true });
+  // Only where something is written there (dev secrets, PGlite): `npm run api`/`worker` with
+  // DATABASE_URL and the secrets set must start in a read-only image (issue 16: EACCES).
+  if (opts.allowDevSecrets || !(opts.databaseUrl ?? env.DATABASE_URL))
+    await mkdir(dataDir, { recursive: true });
   if (env.PLAID_ENV !== 'emulator' && !(env.PLAID_CLIENT_ID && env.PLAID_SECRET)) {
     throw new ConfigError(
       `Invalid configuration:\n  PLAID_CLIENT_ID, PLAID_SECRET: required when PLAID_ENV=${env.PLAID_ENV}`,

@@ -15,7 +15,10 @@ try {
       'Invalid configuration:\n  DATABASE_URL: required by `npm run worker` (PGlite is single-process; `npm start` runs everything embedded)',
     );
   }
-  const metricsUrl = installWorkerRuntime({ metricsPort: env.LINKFLOW_WORKER_METRICS_PORT });
+  const metricsUrl = installWorkerRuntime({
+    metricsPort: env.LINKFLOW_WORKER_METRICS_PORT,
+    host: env.LINKFLOW_WORKER_METRICS_HOST,
+  });
   const services = await openServices(env, { allowDevSecrets: false });
   const { connection, namespace } = await connectWorker({
     address: env.TEMPORAL_ADDRESS,

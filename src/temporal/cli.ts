@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
 import { access, mkdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -39,12 +39,17 @@ export interface EnsureOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+/** `~/.cache/linkflow` (or under XDG_CACHE_HOME): built binaries, outside the clone. */
+export function linkflowCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(base, 'linkflow', `temporal-${TEMPORAL_CLI_VERSION}`);
+  return join(base, 'linkflow');
 }
 
-async function isExecutable(path: string): Promise<boolean> {
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(linkflowCacheRoot(env), `temporal-${TEMPORAL_CLI_VERSION}`);
+}
+
+export async function isExecutable(path: string): Promise<boolean> {
   try {
     await access(path, constants.X_OK);
     return true;
@@ -71,7 +76,7 @@ export function isSupportedVersion(version: string | undefined): boolean {
   return major > MIN_SUPPORTED[0] || (major === MIN_SUPPORTED[0] && minor >= MIN_SUPPORTED[1]);
 }
 
-function findOnPath(name: string, env: NodeJS.ProcessEnv): string[] {
+export function findOnPath(name: string, env: NodeJS.ProcessEnv): string[] {
   return (env.PATH ?? '')
     .split(delimiter)
     .filter(Boolean)
@@ -79,28 +84,42 @@ function findOnPath(name: string, env: NodeJS.ProcessEnv): string[] {
     .filter((p) => existsSync(p));
 }
 
-async function buildWithGo(go: string, log: (line: string) => void, env: NodeJS.ProcessEnv): Promise<string> {
-  const dir = cacheDir(env);
-  const target = join(dir, 'temporal');
+export interface GoInstall {
+  /** What is built, for progress lines ("the Temporal CLI 1.5.1"). */
+  what: string;
+  /** `module/path/cmd/name@vX.Y.Z`. */
+  moduleAtVersion: string;
+  /** The binary `go install` writes (the last element of the package path). */
+  builtName: string;
+  /** Where the binary ends up. */
+  target: string;
+  ldflags?: string;
+}
+
+/**
+ * `go install` into a staging directory next to `target`, then a rename: atomic within one
+ * filesystem, so a concurrent builder either sees no binary or a whole one.
+ */
+export async function goInstall(
+  go: string,
+  build: GoInstall,
+  log: (line: string) => void,
+  env: NodeJS.ProcessEnv,
+): Promise<string> {
+  const dir = dirname(build.target);
+  await mkdir(dir, { recursive: true });
   const staging = join(dir, `.build-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(staging, { recursive: true });
   const started = Date.now();
-  log(
-    `Building the Temporal CLI ${TEMPORAL_CLI_VERSION} from the Go module proxy (first run only, takes a few minutes)...`,
-  );
+  log(`Building ${build.what} from the Go module proxy (first run only, takes a few minutes)...`);
   const heartbeat = setInterval(() => {
-    log(`  ...still building the Temporal CLI (${Math.round((Date.now() - started) / 1000)} s)`);
+    log(`  ...still building ${build.what} (${Math.round((Date.now() - started) / 1000)} s)`);
   }, 20_000);
   try {
     await new Promise<void>((resolve, reject) => {
       const child = spawn(
         go,
-        [
-          'install',
-          '-ldflags',
-          `-s -w -X ${VERSION_LDFLAG}=${TEMPORAL_CLI_VERSION}`,
-          `${MODULE}@v${TEMPORAL_CLI_VERSION}`,
-        ],
+        ['install', '-ldflags', `-s -w ${build.ldflags ?? ''}`.trim(), build.moduleAtVersion],
         { env: { ...env, GOBIN: staging, GOFLAGS: env.GOFLAGS ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let tail = '';
@@ -114,17 +133,31 @@ async function buildWithGo(go: string, log: (line: string) => void, env: NodeJS.
       child.on('error', reject);
       child.on('exit', (code) => {
         if (code === 0) resolve();
-        else reject(new Error(`go install of the Temporal CLI failed (exit ${code}):\n${tail}`));
+        else reject(new Error(`go install of ${build.what} failed (exit ${code}):\n${tail}`));
       });
     });
-    // Atomic within one filesystem: a concurrent builder either sees no binary or a whole one.
-    await rename(join(staging, 'temporal'), target);
-    log(`Temporal CLI built in ${Math.round((Date.now() - started) / 1000)} s: ${target}`);
-    return target;
+    await rename(join(staging, build.builtName), build.target);
+    log(`${build.what} built in ${Math.round((Date.now() - started) / 1000)} s: ${build.target}`);
+    return build.target;
   } finally {
     clearInterval(heartbeat);
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+function buildWithGo(go: string, log: (line: string) => void, env: NodeJS.ProcessEnv): Promise<string> {
+  return goInstall(
+    go,
+    {
+      what: `the Temporal CLI ${TEMPORAL_CLI_VERSION}`,
+      moduleAtVersion: `${MODULE}@v${TEMPORAL_CLI_VERSION}`,
+      builtName: 'temporal',
+      target: join(cacheDir(env), 'temporal'),
+      ldflags: `-X ${VERSION_LDFLAG}=${TEMPORAL_CLI_VERSION}`,
+    },
+    log,
+    env,
+  );
 }
 
 /**

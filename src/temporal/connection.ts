@@ -22,9 +22,27 @@ function connectConfig(target: TemporalTarget) {
   return { ...config, namespace: target.namespace ?? config.namespace ?? 'default' };
 }
 
+/**
+ * gRPC channel settings of the client (the API's connection). grpc-js backs reconnects off
+ * exponentially (1 s x 1.6 per failure, up to 120 s), so after a Temporal outage of ~20 s the API
+ * stayed unable to create sessions for another 17-31 s (issue 16). Capped at 2 s, it reconnects
+ * within ~2 s of the server's return. Keepalive pings every 15 s (Temporal's frontend accepts one per
+ * 10 s, `frontend.keepAliveMinTime`) notice a silently dead connection in at most ~25 s.
+ */
+export const CLIENT_CHANNEL_ARGS = {
+  'grpc.initial_reconnect_backoff_ms': 250,
+  'grpc.max_reconnect_backoff_ms': 2_000,
+  'grpc.keepalive_time_ms': 15_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+  'grpc.keepalive_permit_without_calls': 1,
+} as const;
+
 export async function connectClient(target: TemporalTarget, codec: PayloadCodec): Promise<Client> {
   const { connectionOptions, namespace } = connectConfig(target);
-  const connection = await Connection.connect(connectionOptions);
+  const connection = await Connection.connect({
+    ...connectionOptions,
+    channelArgs: { ...CLIENT_CHANNEL_ARGS },
+  });
   return new Client({ connection, namespace, dataConverter: linkflowDataConverter(codec) });
 }
 

@@ -38,6 +38,11 @@ export interface LinkSessionWorkerOptions {
   maxCachedWorkflows?: number;
   /** Overrides SHUTDOWN_GRACE_MS (tests). */
   shutdownGraceMs?: number;
+  /**
+   * Activities per second the Temporal server hands out on this task queue, to all workers
+   * together (`maxTaskQueueActivitiesPerSecond`): the Plaid call budget of the client id.
+   */
+  maxTaskQueueActivitiesPerSecond?: number;
 }
 
 /**
@@ -86,5 +91,8 @@ export async function createLinkSessionWorker(opts: LinkSessionWorkerOptions): P
     shutdownGraceTime: opts.shutdownGraceMs ?? SHUTDOWN_GRACE_MS,
     shutdownForceTime: (opts.shutdownGraceMs ?? SHUTDOWN_GRACE_MS) + (SHUTDOWN_FORCE_MS - SHUTDOWN_GRACE_MS),
     maxHeartbeatThrottleInterval: MAX_HEARTBEAT_THROTTLE_MS,
+    ...(opts.maxTaskQueueActivitiesPerSecond !== undefined && {
+      maxTaskQueueActivitiesPerSecond: opts.maxTaskQueueActivitiesPerSecond,
+    }),
   });
 }

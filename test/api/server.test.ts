@@ -88,6 +88,12 @@ describe('apiConfigFromEnv', () => {
       verifyWebhooks: false,
       uiOrigins: ['https://cloud.temporal.io'],
     });
+    // npm run cluster: Temporal on loopback does not make the API key-less (the UI server reaches
+    // the codec through its token path instead).
+    expect(
+      apiConfigFromEnv(loadEnv({ TEMPORAL_ADDRESS: '127.0.0.1:7233' }), { apiKey: 'k'.repeat(20) })
+        .keylessDemo,
+    ).toBe(false);
     expect(
       apiConfigFromEnv(loadEnv({ HOST: '0.0.0.0', PORT: '8080' }), { apiKey: 'k'.repeat(20) }),
     ).toMatchObject({
