@@ -38,6 +38,7 @@ export interface ClusterPostgres {
   connections(): Promise<number>;
 }
 
+/** Where Debian's PostgreSQL server binaries are (the newest version), or undefined. */
 export function postgresBinDir(): string | undefined {
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return undefined;
@@ -47,7 +48,8 @@ export function postgresBinDir(): string | undefined {
   return versions[0] ? join(root, versions[0], 'bin') : undefined;
 }
 
-function postgresUser(): { uid: number; gid: number } | undefined {
+/** As root, the server must run as the `postgres` user (initdb and postgres refuse root). */
+export function postgresUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
   const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());

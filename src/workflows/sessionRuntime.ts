@@ -30,6 +30,7 @@ import {
   checkItemAddResult,
   checkPaymentAccountRequest,
   checkSessionFinished,
+  REJECTED_PAYLOAD_FIELD,
 } from './signalValidation';
 import type { ErrorInfo, LinkSessionInput, SessionStatus } from './types';
 
@@ -73,6 +74,21 @@ export interface SessionRuntime {
   publish(): void;
   /** Called after every event (the workflow's scheduler uses it to wake early). */
   onChange(listener: () => void): void;
+}
+
+/**
+ * An activity result the worker's codec refused (not encrypted by linkflow, or forged: only a
+ * client with access to the namespace can complete an activity) arrives as a rejection marker.
+ * It becomes a failure of that activity, never data the reducer trusts.
+ */
+function refusedResults<T>(result: Promise<T>): Promise<T> {
+  return result.then((value) => {
+    if (value && typeof value === 'object' && REJECTED_PAYLOAD_FIELD in value) {
+      const why = String((value as Record<string, unknown>)[REJECTED_PAYLOAD_FIELD]);
+      throw ApplicationFailure.nonRetryable(`activity result refused: ${why}`, 'ACTIVITY_RESULT_REJECTED');
+    }
+    return value;
+  });
 }
 
 export function createSessionRuntime(
@@ -147,7 +163,7 @@ export function createSessionRuntime(
   };
 
   const poll = (final: boolean, afterExpiry = false): Promise<SessionEvent> =>
-    fetchLinkSessionResults({ linkToken: input.linkToken }).then(
+    refusedResults(fetchLinkSessionResults({ linkToken: input.linkToken })).then(
       (snapshot): SessionEvent => ({
         type: 'polled',
         snapshot,
@@ -165,13 +181,15 @@ export function createSessionRuntime(
         // eligibility). Histories recorded before that ran a separate describeItem for each Item.
         const describe = opts.legacy ? patched('describe-with-exchange') : true;
         return track(
-          exchangePublicToken({
-            linkToken: input.linkToken,
-            publicToken: command.publicToken,
-            clientUserId: input.clientUserId,
-            userId: input.userId,
-            ...(describe && { describe: true }),
-          }).then(
+          refusedResults(
+            exchangePublicToken({
+              linkToken: input.linkToken,
+              publicToken: command.publicToken,
+              clientUserId: input.clientUserId,
+              userId: input.userId,
+              ...(describe && { describe: true }),
+            }),
+          ).then(
             (r): SessionEvent =>
               r.ok
                 ? {
@@ -191,7 +209,7 @@ export function createSessionRuntime(
       }
       case 'describe':
         return track(
-          describeItem({ itemId: command.itemId }).then(
+          refusedResults(describeItem({ itemId: command.itemId })).then(
             (details): SessionEvent => ({ type: 'itemDescribed', details }),
             (err): SessionEvent => ({
               type: 'describeFailed',
@@ -204,12 +222,14 @@ export function createSessionRuntime(
         return track(poll(true));
       case 'setupPayment':
         return track(
-          setupPayment({
-            linkToken: input.linkToken,
-            itemId: command.itemId,
-            accountId: command.accountId,
-            choice: command.choice,
-          }).then(
+          refusedResults(
+            setupPayment({
+              linkToken: input.linkToken,
+              itemId: command.itemId,
+              accountId: command.accountId,
+              choice: command.choice,
+            }),
+          ).then(
             (result): SessionEvent => ({ type: 'paymentSucceeded', result }),
             (err): SessionEvent => ({ type: 'paymentFailed', error: failureInfo(err) }),
           ),

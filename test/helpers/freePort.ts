@@ -1,13 +1,2 @@
-/** A TCP port free on loopback right now (the OS picks it; the caller binds it soon after). */
-import { createServer } from 'node:net';
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+/** A TCP port free on loopback right now: the cluster's own helper, shared with the tests. */
+export { freePort } from '../../src/cluster/ports';

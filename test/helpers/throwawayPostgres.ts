@@ -7,12 +7,14 @@
  * uid/gid on the child itself (not through `runuser`, which neither passes our shutdown signal on
  * nor outlives the server reliably). Stopping signals the postmaster (fast shutdown) and waits.
  */
+
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { chmod, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { postgresBinDir, postgresUser } from '../../src/cluster/postgres';
 import { freePort } from './freePort';
 
 export interface ThrowawayPostgres {
@@ -20,22 +22,6 @@ export interface ThrowawayPostgres {
   stop(): Promise<void>;
   /** Last resort on process exit: SIGKILL the server, synchronously. */
   killNow(): void;
-}
-
-export function postgresBinDir(): string | undefined {
-  const root = '/usr/lib/postgresql';
-  if (!existsSync(root)) return undefined;
-  const versions = readdirSync(root)
-    .filter((v) => existsSync(join(root, v, 'bin', 'postgres')))
-    .sort((a, b) => Number(b) - Number(a));
-  return versions[0] ? join(root, versions[0], 'bin') : undefined;
-}
-
-function postgresUser(): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-  return { uid, gid };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
