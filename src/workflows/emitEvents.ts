@@ -1,9 +1,9 @@
 /**
  * Emission of outbound events from the session workflow: the view after each change is compared
- * with the last one announced (`sessionEvents`, pure), and new events are handed to ONE local
- * activity per batch — one batch per activation — that starts their delivery workflows (history
- * cost: one marker per workflow task that announced something). Per-workflow state is keyed by
- * the workflow's input object, so sessions sharing a V8 context never see each other's.
+ * with the last one announced (`sessionEvents`, pure), and the new events of that change are
+ * handed to one local activity that starts their delivery workflows (history cost: one marker per
+ * change that announced something). Per-workflow state is keyed by the workflow's input object,
+ * so sessions sharing a V8 context never see each other's.
  *
  * A run must not close while a batch is in flight: a local activity still pending when the
  * workflow completes is dropped (the session's last events — `link_session.completed` — would
@@ -23,9 +23,6 @@ const { startEventDeliveries } = proxyLocalActivities<EventActivities>({
 
 interface Emitter {
   announced: SessionView | null;
-  queue: OutboundEvent[];
-  /** A flush is waiting for the end of the activation. */
-  scheduled: boolean;
   /** Batches whose local activity has not answered yet. */
   inFlight: number;
 }
@@ -35,30 +32,18 @@ const emitters = new WeakMap<object, Emitter>();
 export function emitSessionEvents(owner: object, view: SessionView, at: string): void {
   let emitter = emitters.get(owner);
   if (!emitter) {
-    emitter = { announced: null, queue: [], scheduled: false, inFlight: 0 };
+    emitter = { announced: null, inFlight: 0 };
     emitters.set(owner, emitter);
   }
   const events = sessionEvents(emitter.announced, view, at);
   emitter.announced = view;
   if (events.length === 0) return;
-  emitter.queue.push(...events);
-  if (!emitter.scheduled) {
-    emitter.scheduled = true;
-    void flushAtEndOfActivation(emitter);
-  }
+  // Scheduled right here, in the event's own dispatch: where a local activity is scheduled must
+  // depend on nothing but the history, or a replay (a worker restart) cannot match its marker.
+  void deliver(emitter, events);
 }
 
-/**
- * One batch per activation: every change made while handling this activation's jobs (signals,
- * several activity results) goes into the same local activity. Conditions are evaluated after a
- * job and again once the activation's microtasks have settled: waiting on two takes the flush past
- * both, so the batch holds everything this activation decided. No command, so replay-safe.
- */
-async function flushAtEndOfActivation(emitter: Emitter): Promise<void> {
-  await condition(() => true);
-  await condition(() => true);
-  emitter.scheduled = false;
-  const batch = emitter.queue.splice(0);
+async function deliver(emitter: Emitter, batch: OutboundEvent[]): Promise<void> {
   emitter.inFlight++;
   try {
     await startEventDeliveries(batch);
@@ -75,6 +60,6 @@ async function flushAtEndOfActivation(emitter: Emitter): Promise<void> {
 /** Resolves once no batch of this workflow's events is waiting or in flight (at once when none is). */
 export function eventsEmitted(owner: object): Promise<void> {
   const emitter = emitters.get(owner);
-  const idle = () => !emitter || (!emitter.scheduled && emitter.inFlight === 0);
+  const idle = () => !emitter || emitter.inFlight === 0;
   return idle() ? Promise.resolve() : condition(idle);
 }

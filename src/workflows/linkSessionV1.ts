@@ -5,7 +5,6 @@
  * the commands this issues.
  */
 import { allHandlersFinished, condition, log, patched, workflowInfo } from '@temporalio/workflow';
-import { eventsEmitted } from './emitEvents';
 import { initialState, isTerminal, type SessionState, statusOf, toView } from './reducer';
 import { createSessionRuntime, resumeCommands } from './sessionRuntime';
 import { nextPollDelay, windowEnd } from './timing';
@@ -107,8 +106,6 @@ export async function linkSessionV1(
 
   // Let an in-flight payment-account update return its view before the run closes.
   await condition(allHandlersFinished);
-  // Outbound events (patched 'emit-events'): a pending local activity would be dropped.
-  await eventsEmitted(input);
   const view = toView(session.state);
   log.info('link session closed', { status: view.status, items: view.items.length });
   return view;

@@ -123,9 +123,9 @@ export function createSessionRuntime(
       published = { status: view.status, items };
     }
     setCurrentDetails(currentDetails(view));
-    // Outbound events: deterministic ids, one local activity per activation that announces any.
-    // Histories of the first version from before events replay without them.
-    if (!opts.legacy || patched('emit-events')) emitSessionEvents(input, view, nowIso());
+    // Outbound events: deterministic ids, one local activity per change that announces any. The
+    // first version never emitted them (its histories replay without).
+    if (!opts.legacy) emitSessionEvents(input, view, nowIso());
   };
 
   // A failure for a token already exchanged leaves the Item exchanged (a reducer rule). Histories

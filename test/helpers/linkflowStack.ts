@@ -56,6 +56,8 @@ export const CHAOS_TIMING: TimingPolicy = {
   pollEveryMs: 400,
   resultsWindowMs: DEFAULT_TIMING.resultsWindowMs,
   selectionTimeoutMs: 120_000,
+  // A reopened Link whose webhooks are lost is found in seconds, not the production 20 minutes.
+  tailPollEveryMs: 3_000,
 };
 
 /** The integration tests' timings: poll after 1.5 s of webhook silence, every 500 ms. */
@@ -64,6 +66,7 @@ export const TEST_TIMING: TimingPolicy = {
   pollEveryMs: 500,
   resultsWindowMs: DEFAULT_TIMING.resultsWindowMs,
   selectionTimeoutMs: 60_000,
+  tailPollEveryMs: 5_000,
 };
 
 export const STACK_API_KEY = 'chaos-api-key-0123456789abcdef';

@@ -302,11 +302,6 @@ export const SCENARIOS: Scenario[] = [
     },
     { continueAsNewAfterEvents: 30 },
   ),
-  // Recorded after patched('emit-events') (issue 14): outbound events leave one local-activity
-  // marker per batch, and the run waits for its last batch before it closes.
-  paymentScenario('emit-events-payment-auth', { product: 'auth' }, [PLATYPUS, GINGHAM], first, {
-    numbers_available: true,
-  }),
 ];
 
 /** A session on a link token that expires in a few seconds, so the run closes soon after. */
