@@ -80,10 +80,25 @@ export async function auditSessions(
     // The API adds `retrying` (work Temporal is retrying now): nothing, once a session has ended.
     const { retrying, ...apiView } = (s.apiView ?? {}) as SessionView & { retrying?: unknown[] };
     if (s.apiView && retrying?.length) violations.push(`${where}: still retrying after it ended`);
-    // The run keeps watching the link token after the session ended: only its polling moves.
-    const settled = (x: SessionView) => JSON.stringify({ ...x, polling: null });
+    // The run keeps watching the link token after the session ended: its polling moves, and a
+    // later look may add Link's metadata (institution, accounts) to an Item. What was decided
+    // must not move: the status, each Item's outcome, the payment account.
+    const settled = (x: SessionView) =>
+      JSON.stringify({
+        status: x.status,
+        items: x.items.map((i) => [i.item_id, i.status, i.error?.code ?? null]),
+        payment_account: x.payment_account,
+        eligible_accounts: x.eligible_accounts,
+      });
     if (s.apiView && settled(apiView) !== settled(v)) {
-      violations.push(`${where}: the API's view differs from the workflow's result`);
+      const differing = Object.keys(v).filter(
+        (k) =>
+          JSON.stringify((apiView as Record<string, unknown>)[k]) !==
+          JSON.stringify((v as unknown as Record<string, unknown>)[k]),
+      );
+      violations.push(
+        `${where}: the API's view differs from the workflow's result in ${differing.join(', ')}`,
+      );
     }
     const tokens = s.links?.flatMap((l) => l.items) ?? s.link?.items ?? [];
     produced += tokens.length;
