@@ -106,7 +106,8 @@ describe.skipIf(!databaseUrl)('chaos: the worker process is killed', () => {
             institutions: plan.institutions,
             webhooks: plan.webhooks,
           });
-          return { linkToken, link, result: await settledView(handle) };
+          // Generous: after a kill, queries wait for a worker to replay the session (slow under load).
+          return { linkToken, link, result: await settledView(handle, 300_000) };
         }),
       );
       let finished = false;

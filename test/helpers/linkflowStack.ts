@@ -55,7 +55,7 @@ export const CHAOS_TIMING: TimingPolicy = {
   pollAfterMs: 1_000,
   pollEveryMs: 400,
   resultsWindowMs: DEFAULT_TIMING.resultsWindowMs,
-  selectionTimeoutMs: 120_000,
+  selectionTimeoutMs: 600_000,
   // A reopened Link whose webhooks are lost is found in seconds, not the production 20 minutes.
   tailPollEveryMs: 3_000,
 };
