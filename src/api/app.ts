@@ -84,6 +84,7 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
     plaid: deps.plaid,
     sessions: deps.sessions,
     config,
+    emitEvents: Boolean(deps.handoff?.events),
     clock,
     logger,
   });

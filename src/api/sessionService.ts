@@ -60,6 +60,8 @@ export interface SessionServiceDeps {
   config: ApiConfig;
   clock: Clock;
   logger: Logger;
+  /** Outbound events are configured: sessions announce theirs (LINKFLOW_EVENTS_URL). */
+  emitEvents?: boolean;
 }
 
 export interface CreateSessionResult {
@@ -172,6 +174,7 @@ export function createSessionService(deps: SessionServiceDeps) {
       payment: toPaymentChoice(request.payment),
       timing: config.timing,
       createdAt: clock.now().toISOString(),
+      ...(deps.emitEvents && { emitEvents: true }),
     };
   }
 

@@ -125,7 +125,7 @@ export function createSessionRuntime(
     setCurrentDetails(currentDetails(view));
     // Outbound events: deterministic ids, one local activity per change that announces any. The
     // first version never emitted them (its histories replay without).
-    if (!opts.legacy) emitSessionEvents(input, view, nowIso());
+    if (!opts.legacy && input.emitEvents) emitSessionEvents(input, view, nowIso());
   };
 
   // A failure for a token already exchanged leaves the Item exchanged (a reducer rule). Histories

@@ -59,6 +59,11 @@ export interface LinkSessionInput {
   timing: TimingPolicy;
   /** ISO time the session was created (the API's clock, not the workflow's). */
   createdAt: string;
+  /**
+   * Outbound events are configured (LINKFLOW_EVENTS_URL): the session announces its events.
+   * Without them it schedules no local activity at all.
+   */
+  emitEvents?: boolean;
 }
 
 export type SessionStatus =

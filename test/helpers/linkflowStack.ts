@@ -563,6 +563,7 @@ export async function startLinkflowStack(opts: LinkflowStackOptions): Promise<Li
             payment,
             timing: { ...timing, ...req.timing },
             createdAt: new Date().toISOString(),
+            ...(opts.events && { emitEvents: true }),
           },
           { taskQueue },
         );
