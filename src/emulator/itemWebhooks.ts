@@ -4,7 +4,7 @@
  */
 import { WebhookEnvironmentValues } from 'plaid';
 import type { EmulatorContext } from './context';
-import type { ItemRecord, WebhookDeliveryRecord } from './state';
+import { type ItemRecord, pendingDelivery } from './state';
 
 export interface ItemWebhookBody {
   webhook_type: string;
@@ -15,23 +15,13 @@ export interface ItemWebhookBody {
 /** Records one delivery to the Item's webhook; returns false when the Item has no webhook URL. */
 export function sendItemWebhook(ctx: EmulatorContext, item: ItemRecord, body: ItemWebhookBody): boolean {
   if (!item.webhook) return false;
-  const record: WebhookDeliveryRecord = {
-    id: ctx.rng.uuid(),
+  const record = pendingDelivery(ctx.rng.uuid(), {
     url: item.webhook,
     body: { ...body, item_id: item.item_id, environment: WebhookEnvironmentValues.Sandbox },
     webhook_code: body.webhook_code,
     link_token: item.link_token ?? '',
     link_session_id: item.link_session_id ?? '',
-    attempts: 0,
-    delivered: false,
-    dropped: false,
-    failed: false,
-    next_attempt_at: Date.now(),
-    first_attempt_at: null,
-    last_status: null,
-    last_error: null,
-    delivered_at: null,
-  };
+  });
   ctx.state.webhooks.push(record);
   ctx.changed();
   ctx.afterCommit(() => ctx.webhooks.startSequence([record], 0));

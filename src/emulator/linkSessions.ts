@@ -17,7 +17,12 @@ import { type FixtureInstitution, findInstitution, unsupportedRequiredProducts }
 import { newRequestId } from './ids';
 import { createItem, issuePublicToken } from './items';
 import { findLinkToken } from './routes/linkTokens';
-import type { LinkSessionRecord, LinkTokenRecord, WebhookDeliveryRecord } from './state';
+import {
+  type LinkSessionRecord,
+  type LinkTokenRecord,
+  pendingDelivery,
+  type WebhookDeliveryRecord,
+} from './state';
 
 export interface WebhookFaults {
   /** true drops every webhook; a number in [0, 1] drops each delivery with that probability. */
@@ -243,23 +248,15 @@ export function scheduleLinkWebhooks(
   let records: WebhookDeliveryRecord[] = [];
   for (const body of bodies) {
     for (let i = 0; i < copies; i++) {
-      records.push({
-        id: ctx.rng.uuid(),
-        url: token.webhook,
-        body: { ...body },
-        webhook_code: body.webhook_code,
-        link_token: token.link_token,
-        link_session_id: body.link_session_id,
-        attempts: 0,
-        delivered: false,
-        dropped: false,
-        failed: false,
-        next_attempt_at: Date.now(),
-        first_attempt_at: null,
-        last_status: null,
-        last_error: null,
-        delivered_at: null,
-      });
+      records.push(
+        pendingDelivery(ctx.rng.uuid(), {
+          url: token.webhook,
+          body: { ...body },
+          webhook_code: body.webhook_code,
+          link_token: token.link_token,
+          link_session_id: body.link_session_id,
+        }),
+      );
     }
   }
   if (faults.shuffle) records = ctx.rng.shuffle(records);

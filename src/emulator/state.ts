@@ -156,6 +156,26 @@ export interface WebhookDeliveryRecord {
   delivered_at: number | null;
 }
 
+/** A delivery not yet attempted: what every webhook the emulator sends starts as. */
+export function pendingDelivery(
+  id: string,
+  d: Pick<WebhookDeliveryRecord, 'url' | 'body' | 'webhook_code' | 'link_token' | 'link_session_id'>,
+): WebhookDeliveryRecord {
+  return {
+    id,
+    ...d,
+    attempts: 0,
+    delivered: false,
+    dropped: false,
+    failed: false,
+    next_attempt_at: Date.now(),
+    first_attempt_at: null,
+    last_status: null,
+    last_error: null,
+    delivered_at: null,
+  };
+}
+
 export type FaultMode = 'error' | 'lose_response' | 'delay';
 
 export interface FaultRecord {
