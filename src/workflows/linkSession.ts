@@ -18,6 +18,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { eventsEmitted } from './emitEvents';
+import { type HistoryClock, historyClock } from './historyClock';
 import { linkSessionV1 } from './linkSessionV1';
 import { initialState, reopenedState, type SessionState, toView } from './reducer';
 import { type Due, mayClose, nextDue } from './schedule';
@@ -47,8 +48,10 @@ export async function linkSessionWorkflow(
     : reopenedFrom
       ? reopenedState(input, reopenedFrom)
       : initialState(input);
+  const clock = historyClock();
   const session = createSessionRuntime(input, start, {
     legacy: false,
+    clock,
     // The start (linkSessionStartOptions) already set the search attributes of a new session.
     ...(!carried && !reopenedFrom && { published: { status: 'waiting_for_user' as const, items: 0 } }),
   });
@@ -57,7 +60,7 @@ export async function linkSessionWorkflow(
   session.publish();
 
   let continueRequested = false;
-  void schedule(session, input, () => {
+  void schedule(session, input, clock, () => {
     continueRequested = true;
   });
 
@@ -75,18 +78,26 @@ export async function linkSessionWorkflow(
 /**
  * The scheduler: sleeps until the next thing due and does it. A signal changes the state, not the
  * timer; it wakes the scheduler early only when it made something due sooner than the timer.
+ * Decisions read the session's clock (historyClock.ts), never the activation's time.
  */
-async function schedule(session: SessionRuntime, input: LinkSessionInput, requestContinue: () => void) {
+async function schedule(
+  session: SessionRuntime,
+  input: LinkSessionInput,
+  clock: HistoryClock,
+  requestContinue: () => void,
+) {
   let sleepingUntil = Number.POSITIVE_INFINITY;
   let wake: (() => void) | null = null;
   session.onChange(() => {
-    const due = nextDue(session.state, input, Date.now());
+    const due = nextDue(session.state, input, clock.now(session.state));
     if (wake && due && due.at < sleepingUntil) {
       const w = wake;
       wake = null;
       w();
     }
   });
+  // A timer that fired proves the time reached what it was set for (an abandoned one too).
+  const sleepUntil = (at: number) => sleep(Math.max(1, at - Date.now())).then(() => clock.reached(at));
 
   for (;;) {
     const info = workflowInfo();
@@ -95,7 +106,7 @@ async function schedule(session: SessionRuntime, input: LinkSessionInput, reques
       requestContinue();
       return;
     }
-    const now = Date.now();
+    const now = clock.now(session.state);
     const due = nextDue(session.state, input, now);
     if (!due || due.at > now) {
       sleepingUntil = due ? due.at : Number.POSITIVE_INFINITY;
@@ -103,19 +114,19 @@ async function schedule(session: SessionRuntime, input: LinkSessionInput, reques
         wake = resolve;
       });
       // No timer at all while only a signal or an activity can move the session.
-      await (due ? Promise.race([sleep(due.at - now), woken]) : woken);
+      await (due ? Promise.race([sleepUntil(due.at), woken]) : woken);
       wake = null;
       continue;
     }
     const before = session.version;
-    await act(session, due);
+    await act(session, due, now);
     // Every action changes the state; should one ever not, never spin inside a workflow task.
     if (session.version === before) await sleep(1_000);
   }
 }
 
-async function act(session: SessionRuntime, due: Due): Promise<void> {
-  const at = new Date().toISOString();
+async function act(session: SessionRuntime, due: Due, now: number): Promise<void> {
+  const at = new Date(now).toISOString();
   switch (due.action) {
     case 'selectionTimeout':
       return session.dispatch({ type: 'selectionTimedOut', at });

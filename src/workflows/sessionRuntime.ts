@@ -23,6 +23,7 @@ import {
 } from './definitions';
 import { currentDetails } from './details';
 import { emitSessionEvents } from './emitEvents';
+import type { HistoryClock } from './historyClock';
 import { type Command, reduce, type SessionEvent, type SessionState, toView } from './reducer';
 import { LinkItemCount, LinkSessionStatus } from './searchAttributes';
 import {
@@ -98,6 +99,8 @@ export function createSessionRuntime(
     legacy: boolean;
     /** What the search attributes already say (a new run: what its start set). */
     published?: { status: SessionStatus; items: number };
+    /** The time the rules see (historyClock.ts); the first version read the activation's time. */
+    clock?: HistoryClock;
   },
 ): SessionRuntime {
   let state = initial;
@@ -106,6 +109,10 @@ export function createSessionRuntime(
   let published: { status: SessionStatus; items: number } | null = opts.published ?? null;
   const listeners: Array<() => void> = [];
   const nowIso = () => new Date().toISOString();
+  // What the reducer records and later compares with due times (when it polled, since when it
+  // awaits a choice) is read on the session's clock.
+  const { clock } = opts;
+  const ruleTime = () => (clock ? new Date(clock.now(state)).toISOString() : nowIso());
 
   const publish = () => {
     const view = toView(state);
@@ -140,7 +147,7 @@ export function createSessionRuntime(
   };
 
   const dispatch = (event: SessionEvent) => {
-    const next = reduce(state, versioned(event), nowIso());
+    const next = reduce(state, versioned(event), ruleTime());
     state = next.state;
     version++;
     for (const command of next.commands) run(command);
@@ -167,11 +174,11 @@ export function createSessionRuntime(
       (snapshot): SessionEvent => ({
         type: 'polled',
         snapshot,
-        at: nowIso(),
+        at: ruleTime(),
         final,
         ...(afterExpiry && { afterExpiry }),
       }),
-      (err): SessionEvent => ({ type: 'pollFailed', error: failureInfo(err), at: nowIso(), final }),
+      (err): SessionEvent => ({ type: 'pollFailed', error: failureInfo(err), at: ruleTime(), final }),
     );
 
   const run = (command: Command) => {

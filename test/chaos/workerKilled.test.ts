@@ -27,6 +27,7 @@ import {
   type WorkerProcess,
   waitFor,
   workerEnv,
+  workflowTaskFailures,
 } from '../helpers/linkflowStack';
 import { type AuditedSession, auditSessions, timeline } from './audit';
 
@@ -201,6 +202,21 @@ describe.skipIf(!databaseUrl)('chaos: the worker process is killed', () => {
           }),
         );
       }
+      // A new worker replays what the killed one decided; queries reach workers that have not
+      // cached the run yet. No session may ever fail a workflow task on replay.
+      const nondeterminism = (
+        await Promise.all(
+          sessions.map(async (s) => {
+            const handle = stack.handle(s.linkToken);
+            return (await workflowTaskFailures(() => handle.fetchHistory())).map(
+              (f) => `${s.linkToken}: ${f}`,
+            );
+          }),
+        )
+      )
+        .flat()
+        .filter((f) => f.includes('NON_DETERMINISTIC'));
+      expect(nondeterminism).toEqual([]);
       expect(kills.length).toBeGreaterThanOrEqual(Math.min(2, KILLS));
       expect(kills.every((k) => k.exit_signal === 'SIGKILL')).toBe(true);
       expect(violations).toEqual([]);

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { PlaidApi } from 'plaid';
 import { Registry } from 'prom-client';
@@ -686,15 +687,50 @@ export async function untilStatus(
  * link token can still produce Items (hours), so tests wait on the status, not on the run's end.
  */
 export async function settledView(
-  handle: { query: (q: typeof getSessionQuery) => Promise<SessionView> },
+  handle: {
+    query: (q: typeof getSessionQuery) => Promise<SessionView>;
+    fetchHistory?: () => Promise<{ events?: HistoryEventLike[] | null }>;
+  },
   timeoutMs = 120_000,
 ): Promise<SessionView> {
-  return waitFor(
-    'the session to reach a final status',
-    async () => {
-      const v = await handle.query(getSessionQuery);
-      return TERMINAL.includes(v.status) ? v : undefined;
-    },
-    { timeoutMs, intervalMs: 150 },
-  );
+  try {
+    return await waitFor(
+      'the session to reach a final status',
+      async () => {
+        const v = await handle.query(getSessionQuery);
+        return TERMINAL.includes(v.status) ? v : undefined;
+      },
+      { timeoutMs, intervalMs: 150 },
+    );
+  } catch (err) {
+    // A session that never settles is most often a workflow task failing again and again
+    // (nondeterminism): say so, with Temporal's own message, instead of only "timed out".
+    const fetchHistory = handle.fetchHistory?.bind(handle);
+    const failures = fetchHistory ? await workflowTaskFailures(fetchHistory).catch(() => []) : [];
+    if (failures.length === 0) throw err;
+    throw new Error(`${(err as Error).message}; its workflow task failed: ${failures.at(-1)}`);
+  }
+}
+
+interface HistoryEventLike {
+  workflowTaskFailedEventAttributes?: {
+    cause?: unknown;
+    failure?: { message?: string | null } | null;
+  } | null;
+}
+
+/** The failures of the session's workflow tasks (worker-side errors such as nondeterminism), oldest first. */
+export async function workflowTaskFailures(
+  fetchHistory: () => Promise<{ events?: HistoryEventLike[] | null }>,
+): Promise<string[]> {
+  const history = await fetchHistory();
+  return (history.events ?? []).flatMap((e) => {
+    const failed = e.workflowTaskFailedEventAttributes;
+    if (!failed) return [];
+    const cause =
+      typeof failed.cause === 'number'
+        ? temporal.api.enums.v1.WorkflowTaskFailedCause[failed.cause]
+        : String(failed.cause);
+    return [`${cause}: ${failed.failure?.message ?? ''}`];
+  });
 }
