@@ -37,6 +37,9 @@ export const envSchema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('link-sessions'),
   DATABASE_URL: z.string().min(1).optional(),
+  // Connections each process keeps to PostgreSQL (ignored on PGlite). Size it so that
+  // processes × pool stays under the server's max_connections (issue 16: 36–40 at peak for 4).
+  LINKFLOW_DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1_000).default(10),
   LINKFLOW_DATA_DIR: z.string().min(1).default('.data'),
   PLAID_ENV: z.enum(['emulator', 'sandbox', 'production']).default('emulator'),
   PLAID_CLIENT_ID: z.string().min(1).optional(),

@@ -78,7 +78,11 @@ export async function openServices(
   const secrets = await resolveSecrets(env, dataDir, opts);
   const keyring = createKeyring(secrets.encryptionKey, env.LINKFLOW_PREVIOUS_ENCRYPTION_KEYS);
   const databaseUrl = opts.databaseUrl ?? env.DATABASE_URL;
-  const db = await openDatabase(databaseUrl ? { databaseUrl } : { dataDir: join(dataDir, 'pglite') });
+  const db = await openDatabase(
+    databaseUrl
+      ? { databaseUrl, maxConnections: env.LINKFLOW_DATABASE_POOL_MAX }
+      : { dataDir: join(dataDir, 'pglite') },
+  );
   const baseUrl = plaidBaseUrl(env);
   const plaid = createPlaidClient({
     basePath: baseUrl,

@@ -158,6 +158,17 @@ describe('chaos: concurrent sessions under webhook and Plaid faults', () => {
           links.push(
             await stack.completeLink(linkToken, { institutions: [plan.reopen], webhooks: plan.webhooks }),
           );
+          // Until its webhooks (or a poll) arrive the session still shows the first Link's end,
+          // possibly final: a chooser that looked then would never see the new account.
+          const produced = links.reduce((n, l) => n + (l?.items.length ?? 0), 0);
+          await waitFor(
+            `the reopened Link of ${linkToken} to be seen`,
+            async () => {
+              const v = await stack.view(linkToken);
+              return v.items.length >= produced && v.status !== 'linking';
+            },
+            { timeoutMs: 180_000, intervalMs: 200 },
+          );
         }
         if (plan.payment) {
           const v = await untilStatus(

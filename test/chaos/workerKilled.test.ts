@@ -13,6 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type EventReceiver, startEventReceiver } from '../helpers/eventReceiver';
 import {
   type CompletedLink,
   chaosSeed,
@@ -46,9 +47,14 @@ const databaseUrl = process.env.TEST_DATABASE_URL;
 let stack: LinkflowStack;
 let pg: Awaited<ReturnType<typeof createPostgresSchema>>;
 let dataDir: string;
+let receiver: EventReceiver;
+// Outbound events on: each session schedules a local activity per change, the riskiest thing to
+// replay after a SIGKILL (README "Outbound events and worker restarts").
+const EVENTS_SECRET = `whsec_${Buffer.from('worker-killed-chaos-events-secret-0123').toString('base64')}`;
 
 beforeAll(async () => {
   if (!databaseUrl) return;
+  receiver = await startEventReceiver(EVENTS_SECRET);
   pg = await createPostgresSchema(databaseUrl);
   dataDir = await mkdtemp(join(tmpdir(), 'linkflow-worker-'));
   stack = await startLinkflowStack({
@@ -57,11 +63,17 @@ beforeAll(async () => {
     worker: false,
     // Long enough to outlast a worker restart, so most webhooks are delivered, not polled for.
     webhookRetryDelaysMs: [200, 500, 1000, 2000, 4000, 8000],
+    events: {
+      url: receiver.url,
+      secret: EVENTS_SECRET,
+      retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000, giveUpAfterMs: 600_000 },
+    },
   });
 });
 
 afterAll(async () => {
   await stack?.close();
+  await receiver?.close();
   await pg?.dispose();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
@@ -75,7 +87,13 @@ describe.skipIf(!databaseUrl)('chaos: the worker process is killed', () => {
       const seed = chaosSeed();
       console.log(`chaos seed ${seed} (repeat with LINKFLOW_CHAOS_SEED=${seed})`);
       const rng = new Rng(seed);
-      const env = workerEnv(stack, dataDir);
+      const env = {
+        ...workerEnv(stack, dataDir),
+        LINKFLOW_EVENTS_URL: receiver.url,
+        LINKFLOW_EVENTS_SECRET: EVENTS_SECRET,
+        LINKFLOW_EVENTS_RETRY_INITIAL: '200ms',
+        LINKFLOW_EVENTS_RETRY_MAX_INTERVAL: '1s',
+      };
       const started = Date.now();
 
       let worker: WorkerProcess = await spawnWorkerProcess(env);
@@ -163,6 +181,26 @@ describe.skipIf(!databaseUrl)('chaos: the worker process is killed', () => {
       }
 
       const sessions = await sessionsDone;
+      // Every session's final status and every exchanged Item reach the customer, whatever the
+      // kills interrupted (delivered by the last worker, so before it stops).
+      const expectedEvents = sessions.flatMap((s) => [
+        `${s.result.session_id}:link_session.${s.result.status}`,
+        ...s.result.items
+          .filter((i) => i.status === 'exchanged')
+          .map((i) => `${s.result.session_id}:item.exchanged:${i.item_id}`),
+      ]);
+      const undelivered = await waitFor(
+        'every session event to be delivered',
+        () => {
+          const ids = new Set(receiver.delivered().map((a) => a.webhookId));
+          const missing = expectedEvents.filter((id) => !ids.has(id));
+          return missing.length === 0 ? missing : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 250 },
+      ).catch(() => {
+        const ids = new Set(receiver.delivered().map((a) => a.webhookId));
+        return expectedEvents.filter((id) => !ids.has(id));
+      });
       worker.child.kill('SIGTERM');
       await worker.exited;
 
@@ -190,6 +228,9 @@ describe.skipIf(!databaseUrl)('chaos: the worker process is killed', () => {
           window_losses: summary.explained_losses,
           window_losses_by_kill_kind: lossesByKind,
           worker_ready_ms: readyTimes,
+          events_expected: expectedEvents.length,
+          events_delivered: receiver.delivered().length,
+          event_attempts: receiver.attempts.length,
           ...summary,
         }),
       );
@@ -217,6 +258,8 @@ describe.skipIf(!databaseUrl)('chaos: the worker process is killed', () => {
         .flat()
         .filter((f) => f.includes('NON_DETERMINISTIC'));
       expect(nondeterminism).toEqual([]);
+      expect(undelivered).toEqual([]);
+      expect(receiver.attempts.every((a) => a.verified)).toBe(true);
       expect(kills.length).toBeGreaterThanOrEqual(Math.min(2, KILLS));
       expect(kills.every((k) => k.exit_signal === 'SIGKILL')).toBe(true);
       expect(violations).toEqual([]);

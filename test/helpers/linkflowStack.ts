@@ -693,16 +693,20 @@ export async function settledView(
   },
   timeoutMs = 120_000,
 ): Promise<SessionView> {
+  let last: SessionView | undefined;
   try {
     return await waitFor(
       'the session to reach a final status',
       async () => {
-        const v = await handle.query(getSessionQuery);
-        return TERMINAL.includes(v.status) ? v : undefined;
+        last = await handle.query(getSessionQuery);
+        return TERMINAL.includes(last.status) ? last : undefined;
       },
       { timeoutMs, intervalMs: 150 },
     );
   } catch (err) {
+    if (last && !(err as Error).message.includes('last seen')) {
+      (err as Error).message += ` (last seen: ${last.status}, ${last.items.length} Items)`;
+    }
     // A session that never settles is most often a workflow task failing again and again
     // (nondeterminism): say so, with Temporal's own message, instead of only "timed out".
     const fetchHistory = handle.fetchHistory?.bind(handle);

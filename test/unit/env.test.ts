@@ -82,3 +82,13 @@ describe('hand-off variables (issue 14)', () => {
     expect(() => loadEnv({ LINKFLOW_SECRETS_API_KEY: 'short' })).toThrow(/LINKFLOW_SECRETS_API_KEY/);
   });
 });
+
+describe('LINKFLOW_DATABASE_POOL_MAX (issue 16)', () => {
+  it('keeps 10 PostgreSQL connections per process by default, settable, never 0', () => {
+    expect(loadEnv({}).LINKFLOW_DATABASE_POOL_MAX).toBe(10);
+    expect(loadEnv({ LINKFLOW_DATABASE_POOL_MAX: '4' }).LINKFLOW_DATABASE_POOL_MAX).toBe(4);
+    for (const bad of ['0', '-1', '2.5', 'many']) {
+      expect(() => loadEnv({ LINKFLOW_DATABASE_POOL_MAX: bad })).toThrow(/LINKFLOW_DATABASE_POOL_MAX/);
+    }
+  });
+});
