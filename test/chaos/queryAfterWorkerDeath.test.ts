@@ -22,6 +22,7 @@ import {
   type LinkflowStack,
   spawnWorkerProcess,
   startLinkflowStack,
+  type WorkerProcess,
   waitFor,
   workerEnv,
   workflowTaskFailures,
@@ -33,6 +34,8 @@ const databaseUrl = process.env.TEST_DATABASE_URL;
 let stack: LinkflowStack;
 let pg: Awaited<ReturnType<typeof createPostgresSchema>>;
 let dataDir: string;
+
+let worker: WorkerProcess | undefined;
 
 beforeAll(async () => {
   if (!databaseUrl) return;
@@ -46,6 +49,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A failed assertion leaves the last worker running: never leak it past the file.
+  if (worker && worker.child.exitCode === null && worker.child.signalCode === null) {
+    worker.child.kill('SIGKILL');
+    await worker.exited;
+  }
   await stack?.close();
   await pg?.dispose();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
@@ -58,7 +66,7 @@ const eventTypes = async (handle: LinkSessionHandle) =>
 describe.skipIf(!databaseUrl)('chaos: a query reaches a new worker before the workflow task does', () => {
   it('the session goes on from the fired timer and its history replays', async () => {
     const env = workerEnv(stack, dataDir);
-    let worker = await spawnWorkerProcess(env);
+    worker = await spawnWorkerProcess(env);
     // No Link yet: the session's only timer is the start of polling, 3 s after creation.
     const { handle } = await stack.createSession({ via: 'direct', timing: { pollAfterMs: 3_000 } });
     const { EVENT_TYPE_TIMER_STARTED: TIMER_STARTED, EVENT_TYPE_TIMER_FIRED: TIMER_FIRED } = EventType;
@@ -70,7 +78,10 @@ describe.skipIf(!databaseUrl)('chaos: a query reaches a new worker before the wo
     await worker.exited;
     // Asked while the session is idle, the query goes straight to the task queue and waits there
     // for a worker; the timer fires meanwhile.
-    const query = handle.query(getSessionQuery);
+    // A deadline well past a slow worker start: the query must wait for the new worker, not fail.
+    const query = stack.client.connection.withDeadline(Date.now() + 60_000, () =>
+      handle.query(getSessionQuery),
+    );
     await waitFor('the polling timer to fire', async () => (await eventTypes(handle)).includes(TIMER_FIRED), {
       timeoutMs: 30_000,
       intervalMs: 20,

@@ -52,6 +52,8 @@ let receiver: EventReceiver;
 // replay after a SIGKILL (README "Outbound events and worker restarts").
 const EVENTS_SECRET = `whsec_${Buffer.from('worker-killed-chaos-events-secret-0123').toString('base64')}`;
 
+let worker: WorkerProcess | undefined;
+
 beforeAll(async () => {
   if (!databaseUrl) return;
   receiver = await startEventReceiver(EVENTS_SECRET);
@@ -72,6 +74,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A failed assertion leaves the last worker running: never leak it past the file.
+  if (worker && worker.child.exitCode === null && worker.child.signalCode === null) {
+    worker.child.kill('SIGKILL');
+    await worker.exited;
+  }
   await stack?.close();
   await receiver?.close();
   await pg?.dispose();
@@ -96,7 +103,7 @@ describe.skipIf(!databaseUrl)('chaos: the worker process is killed', () => {
       };
       const started = Date.now();
 
-      let worker: WorkerProcess = await spawnWorkerProcess(env);
+      worker = await spawnWorkerProcess(env);
       const readyTimes: number[] = [Date.now() - started];
 
       const plans = Array.from({ length: SESSIONS }, () => ({
