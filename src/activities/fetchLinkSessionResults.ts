@@ -10,7 +10,7 @@ export async function fetchLinkSessionResults(
 ): Promise<LinkTokenSnapshot> {
   try {
     const { data } = await deps.plaid.linkTokenGet({ link_token: input.linkToken });
-    return parseLinkTokenGet(data);
+    return { ...parseLinkTokenGet(data), fetchedAt: new Date().toISOString() };
   } catch (err) {
     throw plaidFailure(err, 'reading /link/token/get');
   }

@@ -78,7 +78,7 @@ export async function linkSessionWorkflow(
 /**
  * The scheduler: sleeps until the next thing due and does it. A signal changes the state, not the
  * timer; it wakes the scheduler early only when it made something due sooner than the timer.
- * Decisions read the session's clock (historyClock.ts), never the activation's time.
+ * Decisions read the session's clock (historyClock.ts), built from history only.
  */
 async function schedule(
   session: SessionRuntime,

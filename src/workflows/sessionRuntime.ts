@@ -174,7 +174,7 @@ export function createSessionRuntime(
       (snapshot): SessionEvent => ({
         type: 'polled',
         snapshot,
-        at: ruleTime(),
+        at: clock && snapshot.fetchedAt ? latest(snapshot.fetchedAt, ruleTime()) : ruleTime(),
         final,
         ...(afterExpiry && { afterExpiry }),
       }),
@@ -345,6 +345,12 @@ export function resumeCommands(state: SessionState): Command[] {
   for (const i of state.items) if (i.describing) commands.push({ type: 'describe', itemId: i.itemId });
   if (state.reconcile === 'pending') commands.push({ type: 'reconcile' });
   return commands;
+}
+
+/** The later of two ISO times (a malformed one loses). */
+function latest(a: string, b: string): string {
+  const ta = Date.parse(a);
+  return Number.isFinite(ta) && ta > Date.parse(b) ? new Date(ta).toISOString() : b;
 }
 
 export function failureInfo(err: unknown): ErrorInfo {

@@ -143,6 +143,11 @@ export interface LinkSessionSnapshot {
 /** What `/link/token/get` showed, parsed leniently. */
 export interface LinkTokenSnapshot {
   sessions: LinkSessionSnapshot[];
+  /**
+   * When the look happened, by the worker's clock. Recorded in history with the result, it keeps
+   * the session's clock (historyClock.ts) in step with real time. Absent in older histories.
+   */
+  fetchedAt?: string;
 }
 
 export interface ItemDetails {
