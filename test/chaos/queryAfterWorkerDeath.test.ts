@@ -19,6 +19,7 @@ import type { LinkSessionHandle } from '../../src/temporal/startLinkSession';
 import { getSessionQuery } from '../../src/workflows/definitions';
 import {
   createPostgresSchema,
+  killLeftoverWorker,
   type LinkflowStack,
   spawnWorkerProcess,
   startLinkflowStack,
@@ -49,11 +50,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  // A failed assertion leaves the last worker running: never leak it past the file.
-  if (worker && worker.child.exitCode === null && worker.child.signalCode === null) {
-    worker.child.kill('SIGKILL');
-    await worker.exited;
-  }
+  await killLeftoverWorker(worker);
   await stack?.close();
   await pg?.dispose();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });

@@ -19,6 +19,7 @@ import {
   chaosSeed,
   createPostgresSchema,
   isSoak,
+  killLeftoverWorker,
   type LinkflowStack,
   Rng,
   settledView,
@@ -74,11 +75,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  // A failed assertion leaves the last worker running: never leak it past the file.
-  if (worker && worker.child.exitCode === null && worker.child.signalCode === null) {
-    worker.child.kill('SIGKILL');
-    await worker.exited;
-  }
+  await killLeftoverWorker(worker);
   await stack?.close();
   await receiver?.close();
   await pg?.dispose();

@@ -664,6 +664,13 @@ export async function spawnWorkerProcess(
   return { child, exited, output: () => lines.join('\n') };
 }
 
+/** SIGKILLs a worker process still running (a failed assertion leaves the last one up). */
+export async function killLeftoverWorker(worker: WorkerProcess | undefined): Promise<void> {
+  if (!worker || worker.child.exitCode !== null || worker.child.signalCode !== null) return;
+  worker.child.kill('SIGKILL');
+  await worker.exited;
+}
+
 /** Polls a session's view until it is terminal or `status` (bounded). */
 export async function untilStatus(
   stack: Pick<LinkflowStack, 'view'>,
