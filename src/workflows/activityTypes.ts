@@ -6,6 +6,7 @@
 import type {
   ExchangeResult,
   ItemDetails,
+  ItemMetadata,
   LinkTokenSnapshot,
   PaymentChoice,
   PaymentSetupResult,
@@ -22,6 +23,14 @@ export interface ExchangePublicTokenInput {
    * task per Item between the exchange and eligibility.
    */
   describe?: boolean;
+  /**
+   * Compare the Item with the user's Items before exchanging it (duplicate-Item protection; the
+   * worker's LINKFLOW_DUPLICATE_ITEMS says whether a duplicate is skipped or kept). `metadata` is
+   * what the workflow already knows from `/link/token/get`; without it the activity reads
+   * `/link/token/get` of `resultsLinkToken` (the session's link token or its payment Link's).
+   * Absent in histories recorded before the check.
+   */
+  duplicateCheck?: { resultsLinkToken: string; metadata: ItemMetadata | null };
 }
 
 export interface SetupPaymentInput {

@@ -89,6 +89,11 @@ export interface AccountMeta {
   mask: string | null;
   type: string | null;
   subtype: string | null;
+  /**
+   * Plaid's `verification_status` (micro-deposits, Database Auth); absent or null for an account
+   * verified instantly with credentials.
+   */
+  verification_status?: string | null;
 }
 
 export interface ErrorInfo {
@@ -123,8 +128,25 @@ export interface SelectPaymentAccountRequest {
 // ---- Activity results (what enters history: no secrets, public tokens only via the codec) ----
 
 export type ExchangeResult =
-  /** `details` when the exchange was asked to describe the Item too and that succeeded. */
-  { ok: true; itemId: string; details?: ItemDetails } | { ok: false; error: ErrorInfo };
+  /**
+   * `details` when the exchange was asked to describe the Item too and that succeeded.
+   * `duplicateOf`: LINKFLOW_DUPLICATE_ITEMS=keep exchanged an Item that duplicates that one.
+   * `replaces`: the older Item of the same login that the institution invalidated when this one
+   * was added (some OAuth institutions allow one Item per login), so this one was exchanged.
+   */
+  | { ok: true; itemId: string; details?: ItemDetails; duplicateOf?: string; replaces?: string }
+  /**
+   * Not exchanged. With `duplicate`, deliberately: the user already has this Item (same
+   * institution, an account with the same name and mask; `error.code` DUPLICATE_ITEM), and
+   * `original` is that Item as the store knows it, when it has its details.
+   */
+  | { ok: false; error: ErrorInfo; duplicate?: { of: string; original: ItemDetails | null } };
+
+/** Link's metadata for a public token, compared with the user's Items before exchanging it. */
+export interface ItemMetadata {
+  institution: Institution | null;
+  accounts: AccountMeta[];
+}
 
 export interface LinkResultItem {
   publicToken: string;
