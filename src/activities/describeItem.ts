@@ -26,6 +26,8 @@ export async function describeItem(deps: ActivityDeps, input: { itemId: string }
         mask: a.mask ?? null,
         type: a.type ? String(a.type) : null,
         subtype: a.subtype ? String(a.subtype) : null,
+        // Micro-deposit and Database Auth accounts only: what eligibility reads to hold or allow them.
+        ...(a.verification_status && { verification_status: String(a.verification_status) }),
       })),
     };
   } catch (err) {

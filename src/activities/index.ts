@@ -11,6 +11,7 @@ import { describeItem } from './describeItem';
 import { createEventActivities, type EventActivityDeps } from './events';
 import { exchangePublicToken } from './exchangePublicToken';
 import { fetchLinkSessionResults } from './fetchLinkSessionResults';
+import { createPaymentLinkToken, createVerificationLinkToken } from './linkTokens';
 import { setupPayment } from './setupPayment';
 import type { ActivityStore } from './store';
 
@@ -30,6 +31,8 @@ export function createActivities(deps: ActivityDeps): LinkSessionActivities & Ev
     fetchLinkSessionResults: (input) => fetchLinkSessionResults(deps, input),
     describeItem: (input) => describeItem(deps, input),
     setupPayment: (input) => setupPayment(deps, input),
+    createPaymentLinkToken: (input) => createPaymentLinkToken(deps, input),
+    createVerificationLinkToken: (input) => createVerificationLinkToken(deps, input),
   };
 
   async function exchangeAndDescribe(input: ExchangePublicTokenInput): Promise<ExchangeResult> {

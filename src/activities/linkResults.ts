@@ -26,6 +26,8 @@ function accounts(v: unknown): AccountMeta[] {
         mask: str(a?.mask),
         type: str(a?.type),
         subtype: str(a?.subtype),
+        // Micro-deposit and Database Auth accounts only; instant ones have none.
+        ...(str(a?.verification_status) && { verification_status: str(a?.verification_status) }),
       },
     ];
   });

@@ -4,6 +4,7 @@
  * `@temporalio/workflow` and its own folder (the lint rule enforces that).
  */
 import type {
+  CreatedLinkToken,
   ExchangeResult,
   ItemDetails,
   ItemMetadata,
@@ -40,7 +41,27 @@ export interface SetupPaymentInput {
   choice: PaymentChoice;
 }
 
+export interface PaymentLinkTokenInput {
+  /** The session's own link token: its `/link/token/get` metadata (client name, language, webhook) is reused. */
+  sessionLinkToken: string;
+  clientUserId: string;
+  userId: string;
+  /** `auth`, or `transfer` for a transfer session. */
+  product: 'auth' | 'transfer';
+}
+
+export interface VerificationLinkTokenInput {
+  sessionLinkToken: string;
+  clientUserId: string;
+  userId: string;
+  itemId: string;
+}
+
 export interface LinkSessionActivities {
+  /** Rules 3: a single-Item link token with only auth (or transfer) and the non-credential flows. */
+  createPaymentLinkToken(input: PaymentLinkTokenInput): Promise<CreatedLinkToken>;
+  /** Rules 3: an update-mode link token (the Item's access token) for manual micro-deposit verification. */
+  createVerificationLinkToken(input: VerificationLinkTokenInput): Promise<CreatedLinkToken>;
   /**
    * Exchanges a public token exactly once: looks it up in the item store first (a retry after a
    * crash must not exchange twice), stores the access token encrypted, returns only the item id.

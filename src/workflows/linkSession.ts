@@ -20,7 +20,7 @@ import {
 import { eventsEmitted } from './emitEvents';
 import { type HistoryClock, historyClock } from './historyClock';
 import { linkSessionV1 } from './linkSessionV1';
-import { initialState, reopenedState, type SessionState, toView } from './reducer';
+import { initialState, reopenedState, type SessionState, toView, withRules3 } from './reducer';
 import { type Due, mayClose, nextDue } from './schedule';
 import { createSessionRuntime, resumeCommands, type SessionRuntime } from './sessionRuntime';
 import type { LinkSessionInput, SessionView } from './types';
@@ -43,11 +43,14 @@ export async function linkSessionWorkflow(
     return linkSessionV1(input, carried, continueWith);
   }
 
-  const start = carried
+  const begun = carried
     ? upgraded(carried)
     : reopenedFrom
       ? reopenedState(input, reopenedFrom)
       : initialState(input);
+  // Rules 3 (the payment Link, account verification, duplicate Items) change the commands a
+  // session issues: runs recorded before them replay without.
+  const start = begun.v3 || patched('payment-link-and-verification') ? withRules3(begun) : begun;
   const clock = historyClock();
   const session = createSessionRuntime(input, start, {
     legacy: false,
@@ -143,6 +146,10 @@ async function act(session: SessionRuntime, due: Due, now: number): Promise<void
       return session.dispatch(await session.poll(false, true));
     case 'closeWindow':
       return session.dispatch({ type: 'windowClosed', at });
+    case 'pollPaymentLink':
+      return session.dispatch(await session.pollPaymentLink(due.target ?? ''));
+    case 'refreshItem':
+      return session.dispatch({ type: 'itemRefreshWanted', itemId: due.target ?? '' });
   }
 }
 

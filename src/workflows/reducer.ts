@@ -10,7 +10,7 @@
  * - each token is handed to `exchange` exactly once and ends `exchanged` or `failed` with a reason;
  * - each exchanged Item is described once; the payment step runs at most once.
  */
-import { eligiblePaymentAccounts } from './eligibility';
+import { type Eligibility, eligiblePaymentAccounts, type ItemForEligibility } from './eligibility';
 import type {
   AccountMeta,
   ErrorInfo,
@@ -21,6 +21,7 @@ import type {
   LinkTokenSnapshot,
   PaymentChoice,
   PaymentSetupResult,
+  PendingAccountView,
   SessionStatus,
   SessionView,
   TokenSource,
@@ -30,7 +31,14 @@ import type {
  * `outcome_unknown`: the exchange request may have reached Plaid but no answer came back, and a
  * retry could not tell (Plaid refuses a second exchange of a token). Never shown as a failure.
  */
-export type TokenStatus = 'pending' | 'exchanging' | 'exchanged' | 'failed' | 'outcome_unknown';
+export type TokenStatus =
+  | 'pending'
+  | 'exchanging'
+  | 'exchanged'
+  | 'failed'
+  | 'outcome_unknown'
+  /** Rules 3: not exchanged, the user already has this Item (`duplicateOf`). */
+  | 'duplicate';
 
 /** The code an exchange whose outcome is unknown ends with (see exchangePublicToken). */
 export const EXCHANGE_OUTCOME_UNKNOWN = 'EXCHANGE_OUTCOME_UNKNOWN';
@@ -54,6 +62,11 @@ export interface TokenState {
   status: TokenStatus;
   itemId: string | null;
   error: ErrorInfo | null;
+  /** Rules 3: the token came from the session's payment Link (`resultsLinkToken` is that link token). */
+  origin?: 'payment_link';
+  resultsLinkToken?: string;
+  duplicateOf?: string;
+  replaces?: string;
 }
 
 export interface ItemState {
@@ -62,6 +75,32 @@ export interface ItemState {
   details: ItemDetails | null;
   describing: boolean;
   error: ErrorInfo | null;
+  /** Rules 3: the user's Item from an earlier session that a duplicate token pointed to. */
+  borrowed?: true;
+  /** Rules 3: when an account of the Item was first seen pending verification. */
+  pendingSince?: string;
+  /** Rules 3: when `/accounts/get` was last read for it (a refresh while verification is pending). */
+  refreshedAt?: string;
+  /** Rules 3: a webhook or the front end said its verification may have changed: read it again. */
+  refreshWanted?: true;
+}
+
+/** Rules 3: a link token made for the payment step (single-Item, non-credential Auth flows). */
+export interface PaymentLinkState {
+  linkToken: string;
+  expiration: string;
+  createdAt: string;
+  lastPolledAt: string | null;
+  /** `/link/token/get` answered after the token expired: nothing more can come from it. */
+  lookedAfterExpiry: boolean;
+}
+
+/** Rules 3: an update-mode link token for manual micro-deposit verification of an Item. */
+export interface VerificationLinkState {
+  itemId: string;
+  linkToken: string;
+  expiration: string;
+  createdAt: string;
 }
 
 export type PaymentPhase =
@@ -69,7 +108,9 @@ export type PaymentPhase =
   | { phase: 'running'; accountId: string; itemId: string; selectedAt: string }
   | { phase: 'done'; accountId: string; itemId: string; result: PaymentSetupResult }
   | { phase: 'failed'; accountId: string; itemId: string; error: ErrorInfo }
-  | { phase: 'timed_out' };
+  | { phase: 'timed_out' }
+  /** Rules 3: the only account that could move money failed or let lapse its verification. */
+  | { phase: 'unverified'; error: ErrorInfo };
 
 export interface SessionState {
   /**
@@ -86,6 +127,15 @@ export interface SessionState {
    * start any more and every one it showed is known.
    */
   lookedAfterExpiry?: boolean;
+  /**
+   * Rules 3 (patch `payment-link-and-verification`): the payment Link, account verification and
+   * duplicate Items. Absent: the session follows rules 2 exactly as before.
+   */
+  v3?: true;
+  paymentLinks?: PaymentLinkState[];
+  verificationLinks?: VerificationLinkState[];
+  /** Rules 3: when an account first became selectable (the selection timeout counts from it). */
+  selectableSince?: string;
   /** Rules 2: what an earlier run of this session had, when a late webhook reopened it. */
   prior?: { items: ItemView[]; paymentAccount: SessionView['payment_account'] };
   linkToken: string;
@@ -138,7 +188,14 @@ export type SessionEvent =
     }
   | { type: 'pollFailed'; error: ErrorInfo; at: string; final: boolean }
   | { type: 'pollingChanged'; active: boolean }
-  | { type: 'exchanged'; publicToken: string; itemId: string; details?: ItemDetails }
+  | {
+      type: 'exchanged';
+      publicToken: string;
+      itemId: string;
+      details?: ItemDetails;
+      duplicateOf?: string;
+      replaces?: string;
+    }
   | {
       type: 'exchangeFailed';
       publicToken: string;
@@ -155,6 +212,21 @@ export type SessionEvent =
   | { type: 'selectionTimedOut'; at: string }
   /** Rules 2: the final look failed earlier; ask `/link/token/get` again. */
   | { type: 'lookAgain' }
+  /** Rules 3: an Item the user already had; its token was not exchanged. */
+  | {
+      type: 'duplicateSkipped';
+      publicToken: string;
+      of: string;
+      original: ItemDetails | null;
+      error: ErrorInfo;
+    }
+  | { type: 'paymentLinkCreated'; linkToken: string; expiration: string; at: string }
+  | { type: 'paymentLinkToken'; publicToken: string; at: string }
+  | { type: 'paymentLinkPolled'; linkToken: string; snapshot: LinkTokenSnapshot; at: string }
+  | { type: 'paymentLinkPollFailed'; linkToken: string; error: ErrorInfo; at: string }
+  | { type: 'verificationLinkCreated'; itemId: string; linkToken: string; expiration: string; at: string }
+  /** An AUTH webhook, the front end after update mode, or the refresh timer: read the Item again. */
+  | { type: 'itemRefreshWanted'; itemId: string }
   /** A signal refused by signalValidation.ts: recorded, never turned into work. */
   | { type: 'signalRejected'; signal: string; reason: string };
 
@@ -162,6 +234,8 @@ export type Command =
   | { type: 'exchange'; publicToken: string }
   | { type: 'describe'; itemId: string }
   | { type: 'reconcile' }
+  /** Rules 3: one look at the payment Link's `/link/token/get`. */
+  | { type: 'pollPaymentLink'; linkToken: string }
   | { type: 'setupPayment'; itemId: string; accountId: string; choice: PaymentChoice };
 
 export interface Transition {
@@ -192,6 +266,12 @@ export function initialState(input: LinkSessionInput, rules: 1 | 2 = 2): Session
     awaitingSince: null,
     errors: [],
   };
+}
+
+/** Rules 3 on top of a state (a new run under the patch, or a state carried from one). */
+export function withRules3(state: SessionState): SessionState {
+  if (state.v3) return state;
+  return { ...state, v3: true, paymentLinks: state.paymentLinks ?? [], verificationLinks: [] };
 }
 
 // ---- small immutable helpers ----
@@ -255,6 +335,8 @@ interface SeenToken {
   at: string;
   institution?: Institution | null;
   accounts?: AccountMeta[];
+  origin?: 'payment_link';
+  resultsLinkToken?: string;
 }
 
 /** Learns of a token from any source; a known token only gains metadata. */
@@ -278,6 +360,8 @@ function seeToken(state: SessionState, seen: SeenToken): SessionState {
     status: 'pending',
     itemId: null,
     error: null,
+    ...(seen.origin && { origin: seen.origin }),
+    ...(seen.resultsLinkToken && { resultsLinkToken: seen.resultsLinkToken }),
   };
   return { ...state, tokens: [...state.tokens, token] };
 }
@@ -374,6 +458,8 @@ function apply(state: SessionState, event: SessionEvent): SessionState {
         status: 'exchanged',
         itemId: event.itemId,
         error: null,
+        ...(event.duplicateOf && { duplicateOf: event.duplicateOf }),
+        ...(event.replaces && { replaces: event.replaces }),
       });
       const known = s.items.find((i) => i.itemId === event.itemId);
       if (known) {
@@ -400,15 +486,102 @@ function apply(state: SessionState, event: SessionEvent): SessionState {
         describing: false,
         error: null,
       });
+    case 'duplicateSkipped': {
+      const token = state.tokens.find((t) => t.publicToken === event.publicToken);
+      if (token?.status === 'exchanged') return state;
+      let s = updateToken(state, event.publicToken, {
+        status: 'duplicate',
+        duplicateOf: event.of,
+        error: event.error,
+      });
+      // The original's accounts can be chosen in this session too (the store has its access token).
+      if (event.original && !s.items.some((i) => i.itemId === event.of)) {
+        const item: ItemState = {
+          itemId: event.of,
+          details: event.original,
+          describing: false,
+          error: null,
+          borrowed: true,
+        };
+        s = { ...s, items: [...s.items, item] };
+      }
+      return s;
+    }
+    case 'paymentLinkCreated': {
+      const links = state.paymentLinks ?? [];
+      if (links.some((l) => l.linkToken === event.linkToken)) return state;
+      const link: PaymentLinkState = {
+        linkToken: event.linkToken,
+        expiration: event.expiration,
+        createdAt: event.at,
+        lastPolledAt: null,
+        lookedAfterExpiry: false,
+      };
+      return { ...state, paymentLinks: [...links, link] };
+    }
+    case 'paymentLinkToken': {
+      const link = latestPaymentLink(state);
+      return seeToken(state, {
+        publicToken: event.publicToken,
+        source: 'front_end',
+        linkSessionId: null,
+        at: event.at,
+        origin: 'payment_link',
+        ...(link && { resultsLinkToken: link.linkToken }),
+      });
+    }
+    case 'paymentLinkPolled': {
+      let s = updatePaymentLink(state, event.linkToken, {
+        lastPolledAt: event.at,
+        ...(Date.parse(event.at) >= Date.parse(paymentLinkOf(state, event.linkToken)?.expiration ?? '') && {
+          lookedAfterExpiry: true,
+        }),
+      });
+      for (const session of event.snapshot.sessions) {
+        for (const item of session.items) {
+          s = seeToken(s, {
+            publicToken: item.publicToken,
+            source: 'poll',
+            linkSessionId: null,
+            at: event.at,
+            institution: item.institution,
+            accounts: item.accounts,
+            origin: 'payment_link',
+            resultsLinkToken: event.linkToken,
+          });
+        }
+      }
+      return s;
+    }
+    case 'paymentLinkPollFailed':
+      return addError(updatePaymentLink(state, event.linkToken, { lastPolledAt: event.at }), event.error);
+    case 'verificationLinkCreated': {
+      const links = (state.verificationLinks ?? []).filter((l) => l.linkToken !== event.linkToken);
+      const link = {
+        itemId: event.itemId,
+        linkToken: event.linkToken,
+        expiration: event.expiration,
+        createdAt: event.at,
+      };
+      return { ...state, verificationLinks: [...links, link] };
+    }
+    case 'itemRefreshWanted': {
+      const item = state.items.find((i) => i.itemId === event.itemId);
+      if (!item?.details || item.borrowed) return state;
+      return updateItem(state, event.itemId, { refreshWanted: true });
+    }
     case 'describeFailed': {
+      // Rules 3: a failed refresh of an Item already described keeps what was known.
+      const known = state.items.find((i) => i.itemId === event.itemId);
+      if (state.v3 && known?.details) {
+        return addError(updateItem(state, event.itemId, { describing: false }), event.error);
+      }
       // The Item is kept (its access token is safe in the store) but offers no payment account.
       const s = updateItem(state, event.itemId, { describing: false, error: event.error });
       return addError(s, event.error);
     }
     case 'paymentAccountSelected': {
-      const choice = eligiblePaymentAccounts(describedItems(state)).eligible.find(
-        (a) => a.account_id === event.accountId,
-      );
+      const choice = eligibilityOf(state).eligible.find((a) => a.account_id === event.accountId);
       if (!choice || state.paymentPhase.phase !== 'none' || statusOf(state) !== 'awaiting_payment_account') {
         return state; // the update's validator refuses these before they reach history
       }
@@ -490,8 +663,13 @@ function followUp(before: SessionState, after: SessionState, now: string): Trans
     if (!item.details && !item.describing && !item.error) {
       commands.push({ type: 'describe', itemId: item.itemId });
       s = updateItem(s, item.itemId, { describing: true });
+    } else if (item.refreshWanted && !item.describing) {
+      // Rules 3: read the Item again (its verification may have changed).
+      commands.push({ type: 'describe', itemId: item.itemId });
+      s = updateItem(s, item.itemId, { describing: true, refreshWanted: undefined, refreshedAt: now });
     }
   }
+  if (s.v3) s = verificationBookkeeping(s, now);
   if (s.finished && s.reconcile === 'not_started' && !s.expired && needsReconcile(s)) {
     commands.push({ type: 'reconcile' });
     s = { ...s, reconcile: 'pending' };
@@ -515,6 +693,45 @@ function followUp(before: SessionState, after: SessionState, now: string): Trans
  * added before the exit may have lost their webhooks). SESSION_FINISHED SUCCESS lists every
  * public token of its Link session, so trusting it costs nothing and saves a poll per session.
  */
+/**
+ * Rules 3: when each Item's pending verification began, when an account first became selectable,
+ * and the end of the payment step when its last candidate failed or let lapse its verification.
+ */
+function verificationBookkeeping(state: SessionState, now: string): SessionState {
+  let s = state;
+  const { eligible, pending, ineligible } = eligibilityOf(s);
+  for (const item of s.items) {
+    if (!item.pendingSince && pending.some((a) => a.item_id === item.itemId)) {
+      s = updateItem(s, item.itemId, { pendingSince: now, refreshedAt: item.refreshedAt ?? now });
+    }
+  }
+  if (!s.selectableSince && eligible.length > 0) s = { ...s, selectableSince: now };
+  const lapsed = ineligible.filter(
+    (a) =>
+      a.verification_status === 'verification_expired' || a.verification_status === 'verification_failed',
+  );
+  if (
+    s.payment &&
+    s.paymentPhase.phase === 'none' &&
+    eligible.length === 0 &&
+    pending.length === 0 &&
+    lapsed.length > 0 &&
+    settled(s)
+  ) {
+    const a = lapsed[0] as (typeof lapsed)[number];
+    const expired = a.verification_status === 'verification_expired';
+    const error: ErrorInfo = {
+      code: expired ? 'VERIFICATION_EXPIRED' : 'VERIFICATION_FAILED',
+      message: expired
+        ? `account ${a.account_id} (${a.institution_name ?? 'manually entered'} ••${a.mask ?? '?'}) was not verified in time: Plaid could not confirm its micro-deposit and stopped trying (verification_expired)`
+        : `account ${a.account_id} (${a.institution_name ?? 'manually entered'} ••${a.mask ?? '?'}) failed micro-deposit verification: the user used up Plaid's attempts (verification_failed)`,
+      retryable: false,
+    };
+    s = addError({ ...s, paymentPhase: { phase: 'unverified', error } }, error);
+  }
+  return s;
+}
+
 function needsReconcile(s: SessionState): boolean {
   if (s.rules !== 2) return true;
   return s.tokens.length === 0 || s.finished?.status === 'EXITED';
@@ -544,14 +761,68 @@ export function reopenedState(input: LinkSessionInput, previous: SessionView): S
   };
 }
 
+// ---- rules 3: the payment Link ----
+
+export function paymentLinkOf(state: SessionState, linkToken: string): PaymentLinkState | undefined {
+  return (state.paymentLinks ?? []).find((l) => l.linkToken === linkToken);
+}
+
+export function latestPaymentLink(state: SessionState): PaymentLinkState | undefined {
+  const links = state.paymentLinks ?? [];
+  return links[links.length - 1];
+}
+
+function updatePaymentLink(
+  state: SessionState,
+  linkToken: string,
+  patch: Partial<PaymentLinkState>,
+): SessionState {
+  return {
+    ...state,
+    paymentLinks: (state.paymentLinks ?? []).map((l) => (l.linkToken === linkToken ? { ...l, ...patch } : l)),
+  };
+}
+
+/** Rules 3: a payment Link that may still yield a public token linkflow has not seen. */
+export function paymentLinkOpen(state: SessionState, link: PaymentLinkState): boolean {
+  if (link.lookedAfterExpiry) return false;
+  return !state.tokens.some((t) => t.resultsLinkToken === link.linkToken);
+}
+
 // ---- derived views ----
+
+/**
+ * The Items eligibility looks at. A Link made with only `transfer` (the payment Link of a transfer
+ * session) verifies the account for Transfer, which runs Auth itself: its Item counts as auth.
+ */
+function eligibilityItems(state: SessionState): ItemForEligibility[] {
+  const transferLinks = state.payment?.product === 'transfer';
+  const fromPaymentLink = new Set(
+    state.tokens.filter((t) => t.origin === 'payment_link' && t.itemId).map((t) => t.itemId as string),
+  );
+  return describedItems(state).map((d) =>
+    transferLinks &&
+    fromPaymentLink.has(d.itemId) &&
+    d.products.includes('transfer') &&
+    !d.products.includes('auth')
+      ? { ...d, products: [...d.products, 'auth'] }
+      : d,
+  );
+}
+
+export function eligibilityOf(state: SessionState): Eligibility {
+  return eligiblePaymentAccounts(eligibilityItems(state));
+}
 
 export function describedItems(state: SessionState): ItemDetails[] {
   return state.items.flatMap((i) => (i.details ? [i.details] : []));
 }
 
 const ended = (t: TokenState) =>
-  t.status === 'exchanged' || t.status === 'failed' || t.status === 'outcome_unknown';
+  t.status === 'exchanged' ||
+  t.status === 'failed' ||
+  t.status === 'outcome_unknown' ||
+  t.status === 'duplicate';
 
 function reconciled(state: SessionState): boolean {
   if (state.rules !== 2) return state.reconcile === 'done';
@@ -586,22 +857,25 @@ export function statusOf(state: SessionState): SessionStatus {
     return state.reconcile === 'done' || (state.rules === 2 && reconciled(state)) ? 'exited' : 'exchanging';
   }
   if (!settled(state)) return 'exchanging';
-  if (state.tokens.every((t) => t.status !== 'exchanged')) return 'failed';
+  // Rules 3: a duplicate is the user's Item already linked, not a loss.
+  if (state.tokens.every((t) => t.status !== 'exchanged' && (!state.v3 || t.status !== 'duplicate')))
+    return 'failed';
   if (!state.payment) return 'completed';
   switch (state.paymentPhase.phase) {
     case 'done':
     case 'timed_out':
       return 'completed';
     case 'failed':
+    case 'unverified':
       return 'failed';
     case 'running':
       return 'awaiting_payment_account';
     case 'none':
       // A reopened session whose payment account was already set up asks for no other.
       if (state.prior?.paymentAccount) return 'completed';
-      return eligiblePaymentAccounts(describedItems(state)).eligible.length > 0
-        ? 'awaiting_payment_account'
-        : 'completed';
+      // Rules 3: with no eligible account the user can still link one through the payment Link.
+      if (state.v3) return 'awaiting_payment_account';
+      return eligibilityOf(state).eligible.length > 0 ? 'awaiting_payment_account' : 'completed';
   }
 }
 
@@ -615,18 +889,22 @@ export function toView(state: SessionState): SessionView {
   const items = state.tokens.filter(ended).map((t) => {
     const details = t.itemId ? described.get(t.itemId) : undefined;
     const institution = details?.institution ?? t.institution ?? { institution_id: null, name: null };
-    const base = {
+    const base: ItemView = {
       item_id: t.itemId,
       institution,
       accounts: details?.accounts ?? t.accounts,
       status: t.status as ItemView['status'],
+      ...(t.duplicateOf && { duplicate_of: t.duplicateOf }),
+      ...(t.replaces && { replaces: t.replaces }),
+      ...(t.origin && { origin: t.origin }),
     };
     return t.error ? { ...base, error: { code: t.error.code, message: t.error.message } } : base;
   });
-  const { eligible, ineligible } = eligiblePaymentAccounts([...described.values()]);
+  const { eligible, ineligible, pending } = eligibilityOf(state);
   const phase = state.paymentPhase;
   const errors =
     state.payment &&
+    !state.v3 &&
     settled(state) &&
     eligible.length === 0 &&
     state.tokens.some((t) => t.status === 'exchanged')
@@ -662,6 +940,13 @@ export function toView(state: SessionState): SessionView {
     items: [...priorItems, ...items],
     eligible_accounts: eligible,
     ineligible_accounts: ineligible,
+    pending_accounts: pending as PendingAccountView[],
+    ...(state.v3 && {
+      payment_link: (() => {
+        const link = latestPaymentLink(state);
+        return link ? { link_token: link.linkToken, expiration: link.expiration } : null;
+      })(),
+    }),
     payment_account:
       phase.phase === 'done'
         ? {

@@ -7,12 +7,36 @@
  * expired and one look at `/link/token/get` after that showed every Link session finished, or
  * until Plaid's results window closed for the ones that never did.
  */
-import { lastFinishedAt, openLinkSessions, type SessionState, statusOf } from './reducer';
+import {
+  eligibilityOf,
+  lastFinishedAt,
+  openLinkSessions,
+  paymentLinkOpen,
+  type SessionState,
+  statusOf,
+} from './reducer';
 import { nextPollDelay } from './timing';
 import type { LinkSessionInput } from './types';
 
 /** Polling cadence once every known Link session ended (a reopened Link's tokens last 30 min). */
 export const TAIL_POLL_EVERY_MS = 20 * 60_000;
+
+const DAY_MS = 24 * 3_600_000;
+
+/**
+ * How long Plaid may take to settle a pending verification, by status: automated micro-deposits
+ * expire after 7 calendar days (Plaid's `verification_expired`); a manual (Same-Day) one waits for
+ * the user, whose code Plaid accepts for as long as the deposit stands — 14 days is assumed here,
+ * with a day's margin on both so the session never gives up before Plaid does.
+ */
+export const VERIFICATION_WINDOW_MS: Readonly<Record<string, number>> = {
+  pending_automatic_verification: 8 * DAY_MS,
+  unsent: 8 * DAY_MS,
+  pending_manual_verification: 15 * DAY_MS,
+};
+
+/** Rules 3: how often a pending Item is read again when no webhook came (lost AUTH webhooks). */
+export const VERIFICATION_REFRESH_MS = 60 * 60_000;
 
 export type ScheduledAction =
   /** Nobody chose a payment account in time. */
@@ -27,11 +51,17 @@ export type ScheduledAction =
   /** The link token expired: one look shows every Link session it ever had. */
   | 'lookAfterExpiry'
   /** Nothing more can come from Plaid: settle with what is known. */
-  | 'closeWindow';
+  | 'closeWindow'
+  /** Rules 3: look at the payment Link's `/link/token/get` (its public token's fallback). */
+  | 'pollPaymentLink'
+  /** Rules 3: read a pending Item again (`target` is its item_id). */
+  | 'refreshItem';
 
 export interface Due {
   at: number;
   action: ScheduledAction;
+  /** The payment Link's token (`pollPaymentLink`) or the Item (`refreshItem`). */
+  target?: string;
 }
 
 const ms = (iso: string | null | undefined): number => (iso ? Date.parse(iso) : Number.NEGATIVE_INFINITY);
@@ -45,8 +75,12 @@ export function nextDue(state: SessionState, input: LinkSessionInput, now: numbe
   const lastPoll = ms(state.polling.lastPolledAt);
 
   if (status === 'awaiting_payment_account' && state.paymentPhase.phase === 'none' && state.awaitingSince) {
-    candidates.push({ at: ms(state.awaitingSince) + timing.selectionTimeoutMs, action: 'selectionTimeout' });
+    const at = state.v3
+      ? selectionDeadline(state, timing.selectionTimeoutMs)
+      : ms(state.awaitingSince) + timing.selectionTimeoutMs;
+    candidates.push({ at, action: 'selectionTimeout' });
   }
+  if (state.v3) candidates.push(...rules3Due(state, input, now));
   if (state.reconcile === 'failed') {
     candidates.push({ at: lastPoll + timing.pollEveryMs, action: 'lookAgain' });
   }
@@ -92,6 +126,53 @@ export function nextDue(state: SessionState, input: LinkSessionInput, now: numbe
 }
 
 /**
+ * Rules 3: the selection timeout counts from when an account became selectable (or from when the
+ * session began awaiting, when none is yet), and a pending verification extends it up to Plaid's
+ * verification window.
+ */
+export function selectionDeadline(state: SessionState, selectionTimeoutMs: number): number {
+  let at = ms(state.awaitingSince) + selectionTimeoutMs;
+  if (state.selectableSince) at = Math.max(at, ms(state.selectableSince) + selectionTimeoutMs);
+  for (const account of eligibilityOf(state).pending) {
+    const item = state.items.find((i) => i.itemId === account.item_id);
+    const window = VERIFICATION_WINDOW_MS[account.verification_status] ?? 8 * DAY_MS;
+    if (item?.pendingSince) at = Math.max(at, ms(item.pendingSince) + window);
+  }
+  return at;
+}
+
+/** Rules 3: the payment Link's fallback polls and the refreshes of Items awaiting verification. */
+function rules3Due(state: SessionState, input: LinkSessionInput, now: number): Due[] {
+  const { timing } = input;
+  const due: Due[] = [];
+  for (const link of state.paymentLinks ?? []) {
+    if (!paymentLinkOpen(state, link)) continue;
+    const expiration = ms(link.expiration);
+    const last = ms(link.lastPolledAt ?? link.createdAt);
+    // Every pollAfter while the token lives (the front end normally posts the public token at
+    // once, and a public token lasts 30 minutes), then one look once it expired.
+    const at =
+      last >= expiration ? last + timing.pollEveryMs : Math.min(last + timing.pollAfterMs, expiration);
+    due.push({ at, action: 'pollPaymentLink', target: link.linkToken });
+  }
+  if (state.paymentPhase.phase !== 'none') return due;
+  const pendingItems = new Set(eligibilityOf(state).pending.map((a) => a.item_id));
+  for (const item of state.items) {
+    if (!pendingItems.has(item.itemId) || item.describing || item.refreshWanted) continue;
+    const verifying = (state.verificationLinks ?? []).some(
+      (l) => l.itemId === item.itemId && now < ms(l.expiration) + timing.pollEveryMs,
+    );
+    const every = verifying ? timing.pollEveryMs : VERIFICATION_REFRESH_MS;
+    due.push({
+      at: ms(item.refreshedAt ?? item.pendingSince) + every,
+      action: 'refreshItem',
+      target: item.itemId,
+    });
+  }
+  return due;
+}
+
+/**
  * Whether the workflow may close: nothing more can come from Plaid for this link token, the
  * session reached a final status, and no work or choice is still running.
  */
@@ -100,5 +181,7 @@ export function mayClose(state: SessionState, inFlight: number): boolean {
   const status = statusOf(state);
   if (status !== 'completed' && status !== 'exited' && status !== 'expired' && status !== 'failed')
     return false;
+  // Rules 3: a payment Link that may still yield a public token keeps the session open.
+  if ((state.paymentLinks ?? []).some((l) => paymentLinkOpen(state, l))) return false;
   return state.expired || (state.lookedAfterExpiry === true && openLinkSessions(state).length === 0);
 }

@@ -16,24 +16,41 @@ import {
 } from '@temporalio/workflow';
 import type { LinkSessionActivities } from './activityTypes';
 import {
+  addPaymentLinkPublicTokenUpdate,
+  createPaymentLinkUpdate,
+  createVerificationLinkUpdate,
   getSessionQuery,
   itemAddResultSignal,
+  itemVerificationSignal,
+  refreshItemUpdate,
   selectPaymentAccountUpdate,
   sessionFinishedSignal,
 } from './definitions';
 import { currentDetails } from './details';
 import { emitSessionEvents } from './emitEvents';
 import type { HistoryClock } from './historyClock';
-import { type Command, reduce, type SessionEvent, type SessionState, toView } from './reducer';
+import {
+  type Command,
+  latestPaymentLink,
+  reduce,
+  type SessionEvent,
+  type SessionState,
+  statusOf,
+  type TokenState,
+  toView,
+} from './reducer';
 import { LinkItemCount, LinkSessionStatus } from './searchAttributes';
 import {
   type Checked,
   checkItemAddResult,
+  checkItemRequest,
+  checkItemVerification,
   checkPaymentAccountRequest,
+  checkPaymentLinkPublicToken,
   checkSessionFinished,
   REJECTED_PAYLOAD_FIELD,
 } from './signalValidation';
-import type { ErrorInfo, LinkSessionInput, SessionStatus } from './types';
+import type { CreatedLinkToken, ErrorInfo, ItemMetadata, LinkSessionInput, SessionStatus } from './types';
 
 /** Retries that honour Plaid's rate limits and outages; permanent errors come back as values. */
 const plaidRetry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
@@ -56,6 +73,11 @@ const { describeItem, setupPayment } = proxyActivities<LinkSessionActivities>({
   scheduleToCloseTimeout: '30m',
   retry: plaidRetry,
 });
+// Someone waits on these (the payment Link's button): a few quick attempts, then a clear error.
+const { createPaymentLinkToken, createVerificationLinkToken } = proxyActivities<LinkSessionActivities>({
+  startToCloseTimeout: '20s',
+  retry: { ...plaidRetry, maximumAttempts: 3 },
+});
 const { fetchLinkSessionResults } = proxyActivities<LinkSessionActivities>({
   startToCloseTimeout: '30s',
   // A failed poll is only a missed look; the next one comes soon.
@@ -72,6 +94,8 @@ export interface SessionRuntime {
   run(command: Command): void;
   /** One look at `/link/token/get`, as the event it becomes. */
   poll(final: boolean, afterExpiry?: boolean): Promise<SessionEvent>;
+  /** Rules 3: one look at the payment Link's `/link/token/get`. */
+  pollPaymentLink(linkToken: string): Promise<SessionEvent>;
   publish(): void;
   /** Called after every event (the workflow's scheduler uses it to wake early). */
   onChange(listener: () => void): void;
@@ -181,12 +205,29 @@ export function createSessionRuntime(
       (err): SessionEvent => ({ type: 'pollFailed', error: failureInfo(err), at: ruleTime(), final }),
     );
 
+  const pollPaymentLink = (linkToken: string): Promise<SessionEvent> =>
+    refusedResults(fetchLinkSessionResults({ linkToken })).then(
+      (snapshot): SessionEvent => ({
+        type: 'paymentLinkPolled',
+        linkToken,
+        snapshot,
+        at: snapshot.fetchedAt ? latest(snapshot.fetchedAt, ruleTime()) : ruleTime(),
+      }),
+      (err): SessionEvent => ({
+        type: 'paymentLinkPollFailed',
+        linkToken,
+        error: failureInfo(err),
+        at: ruleTime(),
+      }),
+    );
+
   const run = (command: Command) => {
     switch (command.type) {
       case 'exchange': {
         // The exchange describes the Item too (one activity and one workflow task fewer before
         // eligibility). Histories recorded before that ran a separate describeItem for each Item.
         const describe = opts.legacy ? patched('describe-with-exchange') : true;
+        const token = state.tokens.find((t) => t.publicToken === command.publicToken);
         return track(
           refusedResults(
             exchangePublicToken({
@@ -195,6 +236,7 @@ export function createSessionRuntime(
               clientUserId: input.clientUserId,
               userId: input.userId,
               ...(describe && { describe: true }),
+              ...(state.v3 && token && { duplicateCheck: duplicateCheckOf(input, token) }),
             }),
           ).then(
             (r): SessionEvent =>
@@ -204,8 +246,18 @@ export function createSessionRuntime(
                     publicToken: command.publicToken,
                     itemId: r.itemId,
                     ...(r.details && { details: r.details }),
+                    ...(r.duplicateOf && { duplicateOf: r.duplicateOf }),
+                    ...(r.replaces && { replaces: r.replaces }),
                   }
-                : { type: 'exchangeFailed', publicToken: command.publicToken, error: r.error },
+                : r.duplicate && state.v3
+                  ? {
+                      type: 'duplicateSkipped',
+                      publicToken: command.publicToken,
+                      of: r.duplicate.of,
+                      original: r.duplicate.original,
+                      error: r.error,
+                    }
+                  : { type: 'exchangeFailed', publicToken: command.publicToken, error: r.error },
             (err): SessionEvent => ({
               type: 'exchangeFailed',
               publicToken: command.publicToken,
@@ -227,6 +279,8 @@ export function createSessionRuntime(
         );
       case 'reconcile':
         return track(poll(true));
+      case 'pollPaymentLink':
+        return track(pollPaymentLink(command.linkToken));
       case 'setupPayment':
         return track(
           refusedResults(
@@ -245,6 +299,7 @@ export function createSessionRuntime(
   };
 
   registerHandlers(() => state, dispatch, nowIso, opts.legacy);
+  registerRules3Handlers(input, () => state, dispatch, nowIso, ruleTime);
 
   return {
     get state() {
@@ -259,6 +314,7 @@ export function createSessionRuntime(
     dispatch,
     run,
     poll,
+    pollPaymentLink,
     publish,
     onChange: (listener) => listeners.push(listener),
   };
@@ -325,13 +381,183 @@ function registerHandlers(
         }
         if (!view.eligible_accounts.some((a) => a.account_id === account_id)) {
           const known = view.ineligible_accounts.find((a) => a.account_id === account_id);
+          const pending = view.pending_accounts.find((a) => a.account_id === account_id);
           throw ApplicationFailure.nonRetryable(
-            known
-              ? `account ${account_id} cannot move money (${known.reason})`
-              : `account ${account_id} is not an account of this session`,
+            pending
+              ? `account ${account_id} is not verified yet (${pending.verification_status})`
+              : known
+                ? `account ${account_id} cannot move money (${known.verification_status ?? known.reason})`
+                : `account ${account_id} is not an account of this session`,
             'ACCOUNT_NOT_ELIGIBLE',
           );
         }
+      },
+    },
+  );
+}
+
+/** What the exchange compares with the user's Items (rules 3): Link's metadata when known. */
+function duplicateCheckOf(
+  input: LinkSessionInput,
+  token: TokenState,
+): { resultsLinkToken: string; metadata: ItemMetadata | null } {
+  return {
+    resultsLinkToken: token.resultsLinkToken ?? input.linkToken,
+    metadata:
+      token.institution && token.accounts.length > 0
+        ? { institution: token.institution, accounts: token.accounts }
+        : null,
+  };
+}
+
+/** Failure types of the rules-3 updates' validators (the API maps them to HTTP statuses). */
+export const PAYMENT_LINK_UNAVAILABLE = 'PAYMENT_LINK_UNAVAILABLE';
+export const ITEM_NOT_IN_SESSION = 'ITEM_NOT_IN_SESSION';
+export const NOT_AWAITING_VERIFICATION = 'NOT_AWAITING_VERIFICATION';
+
+/** A link token is handed out again while it has this long to live (a user may take a while in Link). */
+const REUSE_LINK_TOKEN_FOR_MS = 30 * 60_000;
+
+function registerRules3Handlers(
+  input: LinkSessionInput,
+  current: () => SessionState,
+  dispatch: (event: SessionEvent) => void,
+  nowIso: () => string,
+  ruleTime: () => string,
+): void {
+  const refuse = (message: string, type: string) => {
+    throw ApplicationFailure.nonRetryable(message, type);
+  };
+  const rules3 = () => {
+    if (!current().v3)
+      refuse(
+        'this session was started before payment Links existed; start a new session',
+        PAYMENT_LINK_UNAVAILABLE,
+      );
+  };
+  const request = <T>(checked: Checked<T>): T => {
+    if (!checked.ok) refuse(checked.reason, 'MALFORMED_REQUEST');
+    return (checked as { ok: true; value: T }).value;
+  };
+  const sessionItem = (itemId: string) => {
+    const item = current().items.find((i) => i.itemId === itemId && !i.borrowed && i.details);
+    if (!item) refuse(`item ${itemId} is not an Item of this session`, ITEM_NOT_IN_SESSION);
+    return item;
+  };
+
+  // The AUTH webhook: read the Item again. An Item of another session is not this one's concern.
+  setHandler(itemVerificationSignal, (raw) => {
+    const checked = checkItemVerification(raw);
+    if (!checked.ok)
+      return dispatch({ type: 'signalRejected', signal: 'itemVerification', reason: checked.reason });
+    if (!current().v3 || !current().items.some((i) => i.itemId === checked.value.item_id)) return;
+    dispatch({ type: 'itemRefreshWanted', itemId: checked.value.item_id });
+  });
+
+  let creatingPaymentLink: Promise<CreatedLinkToken> | null = null;
+  setHandler(
+    createPaymentLinkUpdate,
+    async () => {
+      const live = latestPaymentLink(current());
+      if (live && Date.parse(live.expiration) - Date.now() > REUSE_LINK_TOKEN_FOR_MS) {
+        return { link_token: live.linkToken, expiration: live.expiration };
+      }
+      creatingPaymentLink ??= createPaymentLinkToken({
+        sessionLinkToken: input.linkToken,
+        clientUserId: input.clientUserId,
+        userId: input.userId,
+        product: input.payment?.product === 'transfer' ? 'transfer' : 'auth',
+      })
+        .then((created) => {
+          dispatch({
+            type: 'paymentLinkCreated',
+            linkToken: created.link_token,
+            expiration: created.expiration,
+            at: ruleTime(),
+          });
+          return created;
+        })
+        .finally(() => {
+          creatingPaymentLink = null;
+        });
+      return creatingPaymentLink;
+    },
+    {
+      validator: () => {
+        rules3();
+        const state = current();
+        if (!state.payment) refuse('the session asked for no payment product', PAYMENT_LINK_UNAVAILABLE);
+        if (statusOf(state) !== 'awaiting_payment_account' || state.paymentPhase.phase !== 'none')
+          refuse(
+            `session is ${statusOf(state)}, not awaiting a payment account`,
+            'NOT_AWAITING_PAYMENT_ACCOUNT',
+          );
+      },
+    },
+  );
+
+  setHandler(
+    addPaymentLinkPublicTokenUpdate,
+    (raw) => {
+      const { public_token } = request(checkPaymentLinkPublicToken(raw));
+      dispatch({ type: 'paymentLinkToken', publicToken: public_token, at: nowIso() });
+    },
+    {
+      validator: (raw) => {
+        rules3();
+        request(checkPaymentLinkPublicToken(raw));
+        if (!latestPaymentLink(current()))
+          refuse('the session has no payment Link: create one first', PAYMENT_LINK_UNAVAILABLE);
+      },
+    },
+  );
+
+  setHandler(
+    createVerificationLinkUpdate,
+    async (raw) => {
+      const { item_id } = request(checkItemRequest(raw));
+      const created = await createVerificationLinkToken({
+        sessionLinkToken: input.linkToken,
+        clientUserId: input.clientUserId,
+        userId: input.userId,
+        itemId: item_id,
+      });
+      dispatch({
+        type: 'verificationLinkCreated',
+        itemId: item_id,
+        linkToken: created.link_token,
+        expiration: created.expiration,
+        at: ruleTime(),
+      });
+      return created;
+    },
+    {
+      validator: (raw) => {
+        rules3();
+        const { item_id } = request(checkItemRequest(raw));
+        sessionItem(item_id);
+        const manual = toView(current()).pending_accounts.some(
+          (a) => a.item_id === item_id && a.verification_status === 'pending_manual_verification',
+        );
+        if (!manual)
+          refuse(
+            `item ${item_id} has no account awaiting manual micro-deposit verification`,
+            NOT_AWAITING_VERIFICATION,
+          );
+      },
+    },
+  );
+
+  setHandler(
+    refreshItemUpdate,
+    (raw) => {
+      const { item_id } = request(checkItemRequest(raw));
+      dispatch({ type: 'itemRefreshWanted', itemId: item_id });
+    },
+    {
+      validator: (raw) => {
+        rules3();
+        sessionItem(request(checkItemRequest(raw)).item_id);
       },
     },
   );

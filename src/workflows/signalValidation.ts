@@ -8,7 +8,14 @@
  * workflow, by `{ linkflow_rejected: <why> }` (workflow code cannot do the crypto itself). A
  * signal without the field was therefore not sent by the API's webhook route.
  */
-import type { ItemAddResultSignal, SelectPaymentAccountRequest, SessionFinishedSignal } from './types';
+import type {
+  ItemAddResultSignal,
+  ItemVerificationSignal,
+  PaymentLinkPublicTokenSignal,
+  SelectPaymentAccountRequest,
+  SessionFinishedSignal,
+  VerificationLinkRequest,
+} from './types';
 
 /** The field the payload codec puts in place of a payload the workflow must not act on. */
 export const REJECTED_PAYLOAD_FIELD = 'linkflow_rejected';
@@ -105,4 +112,47 @@ export function checkPaymentAccountRequest(raw: unknown): Checked<SelectPaymentA
   return isToken(fields.account_id)
     ? { ok: true, value: { account_id: fields.account_id } }
     : refused('account_id is missing or not an id string');
+}
+
+/** An AUTH webhook routed to the session by its item_id (a reason to read the Item again). */
+export function checkItemVerification(raw: unknown): Checked<ItemVerificationSignal> {
+  const e = envelope(raw);
+  if (!e.ok) return e;
+  const fields = e.value;
+  if (!isToken(fields.item_id)) return refused('item_id is missing or not an id string');
+  if (typeof fields.reason !== 'string' || !/^[A-Z_]{1,64}$/.test(fields.reason))
+    return refused('reason is not a webhook code');
+  const receivedAt = receivedAtOf(fields);
+  if (!receivedAt.ok) return receivedAt;
+  return {
+    ok: true,
+    value: { item_id: fields.item_id, reason: fields.reason, received_at: receivedAt.value },
+  };
+}
+
+/** An update's object argument, not a codec rejection (updates come from API callers). */
+function requestFields(raw: unknown): Checked<Fields> {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return refused('the request is not an object');
+  const fields = raw as Fields;
+  const rejected = fields[REJECTED_PAYLOAD_FIELD];
+  return typeof rejected === 'string' ? refused(rejected) : { ok: true, value: fields };
+}
+
+/** The payment Link's public token, from the front end. */
+export function checkPaymentLinkPublicToken(raw: unknown): Checked<PaymentLinkPublicTokenSignal> {
+  const r = requestFields(raw);
+  if (!r.ok) return r;
+  if (!isToken(r.value.public_token)) return refused('public_token is missing or not a token string');
+  const receivedAt = receivedAtOf(r.value);
+  if (!receivedAt.ok) return receivedAt;
+  return { ok: true, value: { public_token: r.value.public_token, received_at: receivedAt.value } };
+}
+
+/** The Item a verification Link (or a refresh) is asked for. */
+export function checkItemRequest(raw: unknown): Checked<VerificationLinkRequest> {
+  const r = requestFields(raw);
+  if (!r.ok) return r;
+  return isToken(r.value.item_id)
+    ? { ok: true, value: { item_id: r.value.item_id } }
+    : refused('item_id is missing or not an id string');
 }

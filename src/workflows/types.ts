@@ -103,8 +103,11 @@ export interface ErrorInfo {
   retryable?: boolean;
 }
 
-/** Where a public token was learned from. The same token from several sources is one token. */
-export type TokenSource = 'webhook' | 'session_finished' | 'poll';
+/**
+ * Where a public token was learned from. The same token from several sources is one token.
+ * `front_end`: the payment Link's `onSuccess`, posted by the app's front end.
+ */
+export type TokenSource = 'webhook' | 'session_finished' | 'poll' | 'front_end';
 
 // ---- Signals (Plaid LINK webhooks, verified by the API) ----
 
@@ -123,6 +126,33 @@ export interface SessionFinishedSignal {
 
 export interface SelectPaymentAccountRequest {
   account_id: string;
+}
+
+/** The payment Link's public token, from the front end's `onSuccess`. */
+export interface PaymentLinkPublicTokenSignal {
+  public_token: string;
+  received_at: string;
+}
+
+/**
+ * Something may have changed an Item's verification: Plaid's AUTH webhook (routed by item_id), or
+ * the front end after update-mode Link. Only a reason to read the Item again, never trusted as data.
+ */
+export interface ItemVerificationSignal {
+  item_id: string;
+  /** `AUTOMATICALLY_VERIFIED`, `VERIFICATION_EXPIRED`, or `FRONT_END` after update-mode Link. */
+  reason: string;
+  received_at: string;
+}
+
+/** A link token made for this session's payment step (single-Item) or a verification (update mode). */
+export interface CreatedLinkToken {
+  link_token: string;
+  expiration: string;
+}
+
+export interface VerificationLinkRequest {
+  item_id: string;
 }
 
 // ---- Activity results (what enters history: no secrets, public tokens only via the codec) ----
@@ -196,8 +226,14 @@ export interface ItemView {
    * `outcome_unknown`: the exchange may have happened at Plaid but its answer was lost, and Plaid
    * refuses a second exchange; `error.code` is `EXCHANGE_OUTCOME_UNKNOWN`. Never a plain failure.
    */
-  status: 'exchanged' | 'failed' | 'outcome_unknown';
+  status: 'exchanged' | 'failed' | 'outcome_unknown' | 'duplicate';
   error?: { code: string; message: string };
+  /** `duplicate`: the user's Item this one duplicates (it was not exchanged); with `keep`, informative. */
+  duplicate_of?: string;
+  /** The older Item of the same login that the institution invalidated when this one was added. */
+  replaces?: string;
+  /** `payment_link`: added through the session's payment Link. */
+  origin?: 'payment_link';
 }
 
 export interface EligibleAccountView {
@@ -210,7 +246,14 @@ export interface EligibleAccountView {
 }
 
 export interface IneligibleAccountView extends EligibleAccountView {
-  reason: 'not_checking_or_savings' | 'item_without_auth';
+  reason: 'not_checking_or_savings' | 'item_without_auth' | 'not_verified';
+  /** `not_verified`: Plaid's verification_status (expired, failed, a failed database check). */
+  verification_status?: string;
+}
+
+/** An account Plaid is still verifying (micro-deposits): shown, not selectable yet. */
+export interface PendingAccountView extends EligibleAccountView {
+  verification_status: string;
 }
 
 export interface SessionView {
@@ -225,6 +268,10 @@ export interface SessionView {
   eligible_accounts: EligibleAccountView[];
   /** Extension: accounts that cannot move money, with the reason (the chooser greys them). */
   ineligible_accounts: IneligibleAccountView[];
+  /** Accounts awaiting micro-deposit verification (rules 3). */
+  pending_accounts: PendingAccountView[];
+  /** The session's payment Link, once created (rules 3). */
+  payment_link?: { link_token: string; expiration: string } | null;
   payment_account: null | {
     account_id: string;
     item_id: string;

@@ -17,6 +17,7 @@ function view(over: Partial<SessionView> = {}): SessionView {
     items: [],
     eligible_accounts: [],
     ineligible_accounts: [],
+    pending_accounts: [],
     payment_account: null,
     polling: { active: false, polls: 0, last_polled_at: null },
     errors: [],
