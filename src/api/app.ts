@@ -76,6 +76,10 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
       maxBodyBytes: config.webhookMaxBodyBytes ?? 64 * 1024,
       temporalTimeoutMs,
       ...(deps.signWebhookSignal && { signSignal: deps.signWebhookSignal }),
+      ...(deps.handoff && {
+        findItemSession: async (itemId: string) =>
+          (await deps.handoff?.store.getItem(itemId))?.sessionId ?? null,
+      }),
     }),
   );
   const service = createSessionService({

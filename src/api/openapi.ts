@@ -3,12 +3,15 @@ import { z } from 'zod';
 import { handoffPaths, SECRETS_SECURITY_SCHEME } from './openapiHandoff';
 import {
   codecBodySchema,
+  createdLinkTokenSchema,
   createSessionRequestSchema,
   createSessionResponseSchema,
   errorBodySchema,
+  paymentLinkPublicTokenRequestSchema,
   selectPaymentAccountRequestSchema,
   sessionListSchema,
   sessionViewSchema,
+  verificationLinkRequestSchema,
   webhookAckSchema,
   webhookEnvelopeSchema,
 } from './schemas';
@@ -130,6 +133,53 @@ export function buildOpenApiDocument(): Json {
             '404': error('SESSION_NOT_FOUND'),
             '409': error('NOT_AWAITING_PAYMENT_ACCOUNT'),
             '422': error('ACCOUNT_NOT_ELIGIBLE'),
+          },
+        },
+      },
+      '/link/sessions/{session_id}/payment-link': {
+        post: {
+          summary: 'Link a different account: a single-Item link token with only auth (or transfer)',
+          description:
+            'Plaid’s Multi-Item step 5: non-credential flows (Same-Day and Automated Micro-deposits, Database Auth) ' +
+            'are enabled. Only while the session awaits its payment account; the live token is returned again.',
+          security: bearer,
+          parameters: [sessionIdParam],
+          responses: {
+            '201': { description: 'the link token', ...json(createdLinkTokenSchema) },
+            '401': error('missing or invalid API key'),
+            '404': error('SESSION_NOT_FOUND'),
+            '409': error('NOT_AWAITING_PAYMENT_ACCOUNT or PAYMENT_LINK_UNAVAILABLE'),
+            '502': error('Plaid refused to create the link token (its error code)'),
+          },
+        },
+      },
+      '/link/sessions/{session_id}/payment-link/public-token': {
+        post: {
+          summary: 'The payment Link’s public token (its onSuccess); the session exchanges it exactly once',
+          security: bearer,
+          parameters: [sessionIdParam],
+          requestBody: { required: true, ...json(paymentLinkPublicTokenRequestSchema, 'input') },
+          responses: {
+            '202': { description: 'accepted by the session' },
+            '400': error('invalid body'),
+            '401': error('missing or invalid API key'),
+            '404': error('SESSION_NOT_FOUND'),
+            '409': error('PAYMENT_LINK_UNAVAILABLE: no payment Link was created'),
+          },
+        },
+      },
+      '/link/sessions/{session_id}/verification-link': {
+        post: {
+          summary: 'Update mode for manual micro-deposit verification of one of the session’s Items',
+          security: bearer,
+          parameters: [sessionIdParam],
+          requestBody: { required: true, ...json(verificationLinkRequestSchema, 'input') },
+          responses: {
+            '201': { description: 'the link token', ...json(createdLinkTokenSchema) },
+            '400': error('invalid body'),
+            '401': error('missing or invalid API key'),
+            '404': error('SESSION_NOT_FOUND or ITEM_NOT_IN_SESSION'),
+            '409': error('NOT_AWAITING_VERIFICATION'),
           },
         },
       },

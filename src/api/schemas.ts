@@ -78,6 +78,12 @@ export type CreateSessionResponse = z.output<typeof createSessionResponseSchema>
 
 export const selectPaymentAccountRequestSchema = z.strictObject({ account_id: text(128) });
 
+/** The payment Link's `onSuccess` public token, posted by the front end. */
+export const paymentLinkPublicTokenRequestSchema = z.strictObject({ public_token: text(512) });
+
+/** The Item whose micro-deposits the user verifies in update mode. */
+export const verificationLinkRequestSchema = z.strictObject({ item_id: text(128) });
+
 export const listSessionsQuerySchema = z.strictObject({ client_user_id: clientUserIdSchema });
 
 export const idempotencyKeySchema = z
@@ -93,6 +99,11 @@ const accountMeta = z.object({
   mask: z.string().nullable(),
   type: z.string().nullable(),
   subtype: z.string().nullable(),
+  verification_status: z
+    .string()
+    .nullable()
+    .optional()
+    .describe("Plaid's verification_status for micro-deposit and Database Auth accounts"),
 });
 const errorInfo = z.object({ code: z.string(), message: z.string(), retryable: z.boolean().optional() });
 const eligibleAccount = z.object({
@@ -127,14 +138,34 @@ export const sessionViewSchema = z
         item_id: z.string().nullable(),
         institution,
         accounts: z.array(accountMeta),
-        status: z.enum(['exchanged', 'failed']),
+        status: z.enum(['exchanged', 'failed', 'outcome_unknown', 'duplicate']),
         error: z.object({ code: z.string(), message: z.string() }).optional(),
+        duplicate_of: z
+          .string()
+          .optional()
+          .describe('`duplicate`: the Item of this user it duplicates; it was not exchanged'),
+        replaces: z
+          .string()
+          .optional()
+          .describe('the older Item of the same login the institution invalidated'),
+        origin: z.literal('payment_link').optional(),
       }),
     ),
     eligible_accounts: z.array(eligibleAccount),
     ineligible_accounts: z.array(
-      eligibleAccount.extend({ reason: z.enum(['not_checking_or_savings', 'item_without_auth']) }),
+      eligibleAccount.extend({
+        reason: z.enum(['not_checking_or_savings', 'item_without_auth', 'not_verified']),
+        verification_status: z.string().optional(),
+      }),
     ),
+    pending_accounts: z
+      .array(eligibleAccount.extend({ verification_status: z.string() }))
+      .describe('accounts Plaid is still verifying (micro-deposits): not selectable yet'),
+    payment_link: z
+      .object({ link_token: z.string(), expiration: z.string() })
+      .nullable()
+      .optional()
+      .describe("the session's payment Link (single-Item, auth only), once created"),
     payment_account: z
       .object({
         account_id: z.string(),
@@ -162,6 +193,8 @@ export const sessionViewSchema = z
   })
   .describe('A Link session as its workflow sees it; never holds an access token');
 
+export const createdLinkTokenSchema = z.object({ link_token: z.string(), expiration: z.string() });
+
 export const sessionListSchema = z.object({ sessions: z.array(sessionViewSchema) });
 
 export const errorBodySchema = z.object({
@@ -178,6 +211,14 @@ export const errorBodySchema = z.object({
 export const webhookEnvelopeSchema = z.looseObject({
   webhook_type: z.string(),
   webhook_code: z.string(),
+});
+
+/** Plaid's AUTH webhooks for micro-deposit verification (`AUTOMATICALLY_VERIFIED`, `VERIFICATION_EXPIRED`). */
+export const authVerificationWebhookSchema = z.looseObject({
+  webhook_type: z.literal('AUTH'),
+  webhook_code: z.enum(['AUTOMATICALLY_VERIFIED', 'VERIFICATION_EXPIRED']),
+  item_id: z.string().min(1).max(128),
+  account_id: z.string().min(1).max(128).nullish(),
 });
 
 export const itemAddResultWebhookSchema = z.looseObject({

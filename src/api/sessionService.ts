@@ -26,8 +26,17 @@ import type { LinkTokenCreateRequest } from 'plaid';
 import type { Logger } from '../observability/logger';
 import { classifyPlaidError } from '../plaid/errors';
 import { LINK_SESSION_WORKFLOW_TYPE, linkSessionStartOptions } from '../temporal/startLinkSession';
-import { getSessionQuery, linkSessionWorkflowId, selectPaymentAccountUpdate } from '../workflows/definitions';
 import {
+  addPaymentLinkPublicTokenUpdate,
+  createPaymentLinkUpdate,
+  createVerificationLinkUpdate,
+  getSessionQuery,
+  linkSessionWorkflowId,
+  refreshItemUpdate,
+  selectPaymentAccountUpdate,
+} from '../workflows/definitions';
+import {
+  type CreatedLinkToken,
   type LinkSessionInput,
   type PaymentChoice,
   type SessionView,
@@ -51,6 +60,19 @@ import type { CreateSessionRequest, CreateSessionResponse } from './schemas';
 /** Failure types the workflow's `selectPaymentAccount` validator throws. */
 export const NOT_AWAITING_PAYMENT_ACCOUNT = 'NOT_AWAITING_PAYMENT_ACCOUNT';
 export const ACCOUNT_NOT_ELIGIBLE = 'ACCOUNT_NOT_ELIGIBLE';
+
+/**
+ * The HTTP status of each failure type the session's updates' validators throw (rules 3: the
+ * payment Link and verification, see src/workflows/sessionRuntime.ts). Anything else — an activity
+ * failing inside the update, e.g. Plaid refusing to create a link token — is 502 with its code.
+ */
+const UPDATE_REFUSALS: Record<string, 400 | 404 | 409 | 422> = {
+  MALFORMED_REQUEST: 400,
+  NOT_AWAITING_PAYMENT_ACCOUNT: 409,
+  PAYMENT_LINK_UNAVAILABLE: 409,
+  NOT_AWAITING_VERIFICATION: 409,
+  ITEM_NOT_IN_SESSION: 404,
+};
 
 export interface SessionServiceDeps {
   client: Client;
@@ -271,6 +293,43 @@ export function createSessionService(deps: SessionServiceDeps) {
 
   const notFound = () => new ApiError(404, 'SESSION_NOT_FOUND', 'no such session');
 
+  /** Runs one of the session's updates, mapping refusals and failures to what really happened. */
+  async function sessionUpdate<T>(
+    sessionId: string,
+    run: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>,
+  ): Promise<T> {
+    if (!isLinkToken(sessionId)) throw notFound();
+    const handle = client.workflow.getHandle(linkSessionWorkflowId(sessionId));
+    try {
+      return await bounded(updateMs, () => run(handle));
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        const cause = err.cause;
+        const type = cause instanceof ApplicationFailure ? cause.type : undefined;
+        const refusal = type ? UPDATE_REFUSALS[type] : undefined;
+        if (type && refusal) throw new ApiError(refusal, type, cause?.message ?? err.message);
+        // An activity inside the update failed (Plaid refused or was unreachable).
+        const inner = cause && 'cause' in cause ? (cause.cause as Error | undefined) : undefined;
+        const innerType = inner instanceof ApplicationFailure ? inner.type : undefined;
+        throw new ApiError(
+          502,
+          innerType ?? 'SESSION_UPDATE_FAILED',
+          inner?.message ?? cause?.message ?? err.message,
+          {
+            retryable: true,
+          },
+        );
+      }
+      if (err instanceof WorkflowNotFoundError) {
+        if (await workflowExists(sessionId)) {
+          throw new ApiError(409, NOT_AWAITING_PAYMENT_ACCOUNT, 'the session has finished');
+        }
+        throw notFound();
+      }
+      rethrowTemporal(err);
+    }
+  }
+
   return {
     async createSession(request: CreateSessionRequest, idempotencyKey: string | null) {
       const fingerprint = requestFingerprint(request);
@@ -324,6 +383,36 @@ export function createSessionService(deps: SessionServiceDeps) {
         }
       });
       return views.filter((v): v is SessionView => v !== null);
+    },
+
+    /** A single-Item link token for the payment step (the live one when it exists). */
+    createPaymentLink(sessionId: string): Promise<CreatedLinkToken> {
+      return sessionUpdate(sessionId, (handle) =>
+        handle.executeUpdate(createPaymentLinkUpdate, { args: [] }),
+      );
+    },
+
+    /** The payment Link's public token; resolves once the session accepted it (exchanged later). */
+    async addPaymentLinkPublicToken(sessionId: string, publicToken: string): Promise<void> {
+      await sessionUpdate(sessionId, (handle) =>
+        handle.executeUpdate(addPaymentLinkPublicTokenUpdate, {
+          args: [{ public_token: publicToken, received_at: clock.now().toISOString() }],
+          // Posting the same token twice (a retried request) is one token.
+          updateId: `payment-link-public-token:${createHash('sha256').update(publicToken).digest('hex').slice(0, 32)}`,
+        }),
+      );
+    },
+
+    createVerificationLink(sessionId: string, itemId: string): Promise<CreatedLinkToken> {
+      return sessionUpdate(sessionId, (handle) =>
+        handle.executeUpdate(createVerificationLinkUpdate, { args: [{ item_id: itemId }] }),
+      );
+    },
+
+    async refreshItem(sessionId: string, itemId: string): Promise<void> {
+      await sessionUpdate(sessionId, (handle) =>
+        handle.executeUpdate(refreshItemUpdate, { args: [{ item_id: itemId }] }),
+      );
     },
 
     async selectPaymentAccount(sessionId: string, accountId: string): Promise<SessionView> {

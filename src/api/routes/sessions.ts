@@ -8,7 +8,9 @@ import {
   createSessionRequestSchema,
   idempotencyKeySchema,
   listSessionsQuerySchema,
+  paymentLinkPublicTokenRequestSchema,
   selectPaymentAccountRequestSchema,
+  verificationLinkRequestSchema,
 } from '../schemas';
 import type { SessionService } from '../sessionService';
 import type { AppEnv } from '../types';
@@ -62,6 +64,38 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono<AppEnv> {
     const view = await service.selectPaymentAccount(sessionId, account_id);
     c.var.log.info({ session_id: sessionId, account_id }, 'payment account selected');
     return c.json(view);
+  });
+
+  // Plaid's step 5: "link a different account" with a single-Item, auth-only Link.
+  app.post('/link/sessions/:session_id/payment-link', async (c) => {
+    const sessionId = c.req.param('session_id');
+    const created = await service.createPaymentLink(sessionId);
+    c.var.log.info({ session_id: sessionId }, 'payment Link created');
+    return c.json(created, 201);
+  });
+
+  app.post('/link/sessions/:session_id/payment-link/public-token', async (c) => {
+    const sessionId = c.req.param('session_id');
+    const { public_token } = await readJson(c, paymentLinkPublicTokenRequestSchema);
+    await service.addPaymentLinkPublicToken(sessionId, public_token);
+    c.var.log.info({ session_id: sessionId }, "payment Link's public token handed to the session");
+    return c.json({ accepted: true }, 202);
+  });
+
+  app.post('/link/sessions/:session_id/verification-link', async (c) => {
+    const sessionId = c.req.param('session_id');
+    const { item_id } = await readJson(c, verificationLinkRequestSchema);
+    const created = await service.createVerificationLink(sessionId, item_id);
+    c.var.log.info({ session_id: sessionId, item_id }, 'verification (update mode) Link created');
+    return c.json(created, 201);
+  });
+
+  // Extension: the front end finished update-mode Link; the session reads the Item again now
+  // instead of at its next scheduled refresh.
+  app.post('/link/sessions/:session_id/items/:item_id/refresh', async (c) => {
+    const sessionId = c.req.param('session_id');
+    await service.refreshItem(sessionId, c.req.param('item_id'));
+    return c.json({ accepted: true }, 202);
   });
 
   return app;

@@ -11,16 +11,26 @@ import type { ApiMetrics } from '../../observability/metrics';
 import { reopenLinkSession } from '../../temporal/reopenLinkSession';
 import {
   itemAddResultSignal,
+  itemVerificationSignal,
   linkSessionWorkflowId,
   sessionFinishedSignal,
 } from '../../workflows/definitions';
-import type { ItemAddResultSignal, SessionFinishedSignal } from '../../workflows/types';
+import type {
+  ItemAddResultSignal,
+  ItemVerificationSignal,
+  SessionFinishedSignal,
+} from '../../workflows/types';
 import type { Clock, TemporalDeps, WebhookSignalSigner } from '../deps';
 import { ApiError, isTemporalUnavailable, temporalUnavailable } from '../errors';
 import { isLinkToken } from '../ids';
 import { limitBody } from '../middleware/bodyLimit';
 import { peerAddress } from '../peer';
-import { itemAddResultWebhookSchema, sessionFinishedWebhookSchema, webhookEnvelopeSchema } from '../schemas';
+import {
+  authVerificationWebhookSchema,
+  itemAddResultWebhookSchema,
+  sessionFinishedWebhookSchema,
+  webhookEnvelopeSchema,
+} from '../schemas';
 import type { AppEnv } from '../types';
 import { isTransientVerificationFailure, type WebhookVerifier } from '../webhookVerifier';
 
@@ -34,9 +44,14 @@ export interface WebhookRoutesDeps {
   temporalTimeoutMs: number;
   /** Adds the MAC the workflow requires (see src/temporal/webhookSignalMac.ts). */
   signSignal?: WebhookSignalSigner;
+  /**
+   * The session an Item was linked in (the item store), for Plaid's AUTH webhooks, which name an
+   * Item and no link token. Without it AUTH webhooks are acknowledged and dropped (logged).
+   */
+  findItemSession?: (itemId: string) => Promise<string | null>;
 }
 
-type Outcome = 'delivered' | 'ignored' | 'unknown_session' | 'reopened';
+type Outcome = 'delivered' | 'ignored' | 'unknown_session' | 'reopened' | 'session_closed';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -73,6 +88,32 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
         );
       }
     } catch (err) {
+      metrics.webhooks.inc({ webhook_code: code, outcome: 'temporal_unavailable' });
+      if (isTemporalUnavailable(err)) throw temporalUnavailable(err);
+      throw new ApiError(503, 'SIGNAL_FAILED', err instanceof Error ? err.message : String(err), {
+        retryable: true,
+      });
+    }
+  }
+
+  /**
+   * An AUTH webhook only asks a session to read its Item again. A session that already closed
+   * has nothing waiting on it: the webhook is acknowledged (Plaid must not retry it for days).
+   */
+  async function signalOpenSession(
+    sessionId: string,
+    payload: ItemVerificationSignal,
+    code: string,
+  ): Promise<Outcome> {
+    const workflowId = linkSessionWorkflowId(sessionId);
+    const handle = temporal.client.workflow.getHandle(workflowId);
+    try {
+      await temporal.client.withDeadline(Date.now() + deps.temporalTimeoutMs, () =>
+        handle.signal(itemVerificationSignal, sign(workflowId, payload)),
+      );
+      return 'delivered';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return 'session_closed';
       metrics.webhooks.inc({ webhook_code: code, outcome: 'temporal_unavailable' });
       if (isTemporalUnavailable(err)) throw temporalUnavailable(err);
       throw new ApiError(503, 'SIGNAL_FAILED', err instanceof Error ? err.message : String(err), {
@@ -132,13 +173,33 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Hono<AppEnv> {
       return c.json({ received: true, outcome }, 200);
     };
 
-    if (type !== 'LINK' || (code !== 'ITEM_ADD_RESULT' && code !== 'SESSION_FINISHED'))
-      return finish('ignored');
-
     const fail = (message: string) => {
       metrics.webhooks.inc({ webhook_code: code, outcome: 'malformed' });
       return malformed(message);
     };
+
+    if (type === 'AUTH' && (code === 'AUTOMATICALLY_VERIFIED' || code === 'VERIFICATION_EXPIRED')) {
+      const parsed = authVerificationWebhookSchema.safeParse(body);
+      if (!parsed.success) throw fail(`${code}: ${parsed.error.issues[0]?.path.join('.')} invalid`);
+      const w = parsed.data;
+      let sessionId: string | null = null;
+      try {
+        sessionId = deps.findItemSession ? await deps.findItemSession(w.item_id) : null;
+      } catch (err) {
+        // Plaid retries a non-200: the webhook is not lost while the store is unreachable.
+        log.error({ err, item_id: w.item_id }, 'could not look up the Item of an AUTH webhook');
+        throw new ApiError(503, 'STORE_UNAVAILABLE', 'the Item of this webhook could not be looked up now', {
+          retryable: true,
+        });
+      }
+      if (!sessionId || !isLinkToken(sessionId)) return finish('unknown_session', { item_id: w.item_id });
+      const payload: ItemVerificationSignal = { item_id: w.item_id, reason: code, received_at: receivedAt };
+      const outcome = await signalOpenSession(sessionId, payload, code);
+      return finish(outcome, { session_id: sessionId, item_id: w.item_id, account_id: w.account_id ?? null });
+    }
+
+    if (type !== 'LINK' || (code !== 'ITEM_ADD_RESULT' && code !== 'SESSION_FINISHED'))
+      return finish('ignored');
 
     if (code === 'ITEM_ADD_RESULT') {
       const parsed = itemAddResultWebhookSchema.safeParse(body);
