@@ -152,6 +152,19 @@ export const PLAID_ERRORS: Readonly<Record<string, PlaidErrorSpec>> = {
     'the requested product is not yet ready. please provide a webhook or try the request again later',
   ),
   PRODUCTS_NOT_SUPPORTED: spec(T.ItemError, 400, ''),
+  // Same-Day Micro-deposit verification in Link (update mode).
+  INCORRECT_DEPOSIT_VERIFICATION: spec(
+    T.ItemError,
+    400,
+    'the user submitted an incorrect micro-deposit verification code',
+    'The code you entered is incorrect. Please try again.',
+  ),
+  TOO_MANY_VERIFICATION_ATTEMPTS: spec(
+    T.ItemError,
+    400,
+    'the user exhausted the micro-deposit verification attempts for this Item; the account must be linked again',
+    'You have entered an incorrect code too many times. Please link your account again.',
+  ),
   USER_SETUP_REQUIRED: spec(
     T.ItemError,
     400,

@@ -44,7 +44,7 @@ export interface AddedItem {
   accounts: Array<{ account_id: string; name: string; mask: string; type: string; subtype: string }>;
 }
 
-function event(
+export function event(
   ctx: EmulatorContext,
   name: LinkEventName,
   at: number,

@@ -32,6 +32,7 @@ export function loadStateFile(path: string): EmulatorState | null {
 /** Fields added since version 1 was first written get their defaults, so older files still load. */
 function upgradeState(state: EmulatorState): EmulatorState {
   state.transfer_idempotency ??= {};
+  state.microdeposits ??= [];
   return state;
 }
 

@@ -59,6 +59,43 @@ export interface LinkTokenRecord {
   access_token: string | null;
   account_filters: unknown;
   sessions: LinkSessionRecord[];
+  /** The `auth` object of `/link/token/create` (absent in older state files: none). */
+  auth?: LinkTokenAuthOptions | null;
+}
+
+/** What `/link/token/create`'s `auth` object enabled, as stored on the token. */
+export interface LinkTokenAuthOptions {
+  same_day_microdeposits_enabled: boolean;
+  automated_microdeposits_enabled: boolean;
+  instant_match_enabled: boolean;
+  /** Database Auth, enabled through the deprecated `database_insights_enabled` / `database_match_enabled`. */
+  database_auth_enabled: boolean;
+  auth_type_select_enabled: boolean;
+  /** The request's `auth` object as sent. */
+  raw: Record<string, unknown>;
+}
+
+/** Plaid's `verification_status` values the emulator produces. */
+export type VerificationStatus =
+  | 'pending_automatic_verification'
+  | 'pending_manual_verification'
+  | 'automatically_verified'
+  | 'manually_verified'
+  | 'verification_expired'
+  | 'verification_failed'
+  | 'database_insights_pass';
+
+/** A micro-deposit Plaid sent to an account (Same-Day: a code the user types; Automated: none). */
+export interface MicrodepositRecord {
+  item_id: string;
+  account_id: string;
+  flow: 'same_day_microdeposits' | 'automated_microdeposits';
+  /** The code in the deposit's description (Same-Day only). */
+  code: string | null;
+  attempts_left: number;
+  verification_status: VerificationStatus;
+  /** Emulator-clock ms the deposit was sent (Automated expires 7 days later). */
+  sent_at: number;
 }
 
 export interface AccountRecord {
@@ -76,13 +113,18 @@ export interface AccountRecord {
   };
   /** ACH numbers, only for checking and savings accounts. */
   ach: { account: string; routing: string; wire_routing: string } | null;
+  /** Micro-deposit / database verification; absent for Instant Auth (and in older state files). */
+  verification_status?: VerificationStatus | null;
+  /** The account holder name typed during a non-credential Auth flow. */
+  verification_name?: string | null;
 }
 
 export interface ItemRecord {
   item_id: string;
   client_id: string;
-  institution_id: string;
-  institution_name: string;
+  /** null for Items without an institution connection (Same-Day Micro-deposits, Database Auth). */
+  institution_id: string | null;
+  institution_name: string | null;
   webhook: string | null;
   products: string[];
   consented_products: string[];
@@ -96,6 +138,8 @@ export interface ItemRecord {
   removed_at: number | null;
   /** An Item error set by `/sandbox/item/reset_login` (absent in older state files: none). */
   error?: string | null;
+  /** Plaid's `auth_method` for non-instant Auth flows (absent: Instant Auth / none). */
+  auth_method?: string | null;
 }
 
 export interface PublicTokenRecord {
@@ -220,6 +264,8 @@ export interface EmulatorState {
   faults: FaultRecord[];
   faults_injected: Record<string, number>;
   signing_keys: SigningKeyRecord[];
+  /** Micro-deposits sent (absent in older state files: none). */
+  microdeposits: MicrodepositRecord[];
 }
 
 export function emptyState(seed: number, signingKeys: SigningKeyRecord[] = []): EmulatorState {
@@ -241,6 +287,7 @@ export function emptyState(seed: number, signingKeys: SigningKeyRecord[] = []): 
     faults: [],
     faults_injected: {},
     signing_keys: signingKeys,
+    microdeposits: [],
   };
 }
 
@@ -270,6 +317,14 @@ export interface EmulatorStateView {
     last_status?: number | null;
   }>;
   items: number;
+  microdeposits: Array<{
+    item_id: string;
+    account_id: string;
+    auth_flow: MicrodepositRecord['flow'];
+    code: string | null;
+    attempts_left: number;
+    verification_status: VerificationStatus;
+  }>;
   faults_injected?: Record<string, number>;
   faults_pending?: Array<{ path: string; mode: FaultMode; error_code: string | null; remaining: number }>;
 }
@@ -290,6 +345,14 @@ export function stateView(state: EmulatorState): EmulatorStateView {
       last_status: w.last_status,
     })),
     items: Object.values(state.items).filter((i) => i.removed_at === null).length,
+    microdeposits: (state.microdeposits ?? []).map((m) => ({
+      item_id: m.item_id,
+      account_id: m.account_id,
+      auth_flow: m.flow,
+      code: m.code,
+      attempts_left: m.attempts_left,
+      verification_status: m.verification_status,
+    })),
   };
   if (Object.keys(state.faults_injected).length > 0) view.faults_injected = { ...state.faults_injected };
   const pending = state.faults.filter((f) => f.remaining > 0);

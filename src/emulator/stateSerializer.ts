@@ -2,7 +2,8 @@
  * The state as JSON, fast enough to write before every answer. Items and link tokens are most of
  * the state and rarely change once written, so each one's JSON is cached and reused while its
  * change key is the same. The keys cover every field the emulator mutates after creation:
- *  - an Item: `removed_at` and `error` (nothing else changes once it exists);
+ *  - an Item: `removed_at`, `error` and its accounts' `verification_status` (nothing else changes
+ *    once it exists);
  *  - a link token: its sessions and each session's event count (opening, adding an Item and
  *    finishing each append an event together with whatever else they change).
  * Everything else is serialised afresh each time.
@@ -14,7 +15,8 @@ interface Cached {
   json: string;
 }
 
-const itemKey = (item: ItemRecord) => `${item.removed_at}|${item.error ?? ''}`;
+const itemKey = (item: ItemRecord) =>
+  `${item.removed_at}|${item.error ?? ''}|${item.accounts.map((a) => a.verification_status ?? '').join(',')}`;
 const tokenKey = (token: LinkTokenRecord) => token.sessions.map((s) => s.events.length).join(',');
 
 export class StateSerializer {

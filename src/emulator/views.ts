@@ -4,6 +4,7 @@
  */
 import {
   type AccountBase,
+  type AccountBaseVerificationStatusEnum,
   type AccountSubtype,
   type AccountType,
   type Item,
@@ -45,6 +46,11 @@ export function accountView(a: AccountRecord): AccountBase {
     type: a.type as AccountType,
     subtype: a.subtype as AccountSubtype,
     holder_category: null,
+    // Only Items from micro-deposit or database verification carry it, as at Plaid.
+    ...(a.verification_status
+      ? { verification_status: a.verification_status as AccountBaseVerificationStatusEnum }
+      : {}),
+    ...(a.verification_name ? { verification_name: a.verification_name } : {}),
   };
 }
 
@@ -56,13 +62,15 @@ export function linkAccountView(a: AccountRecord): LinkSessionSuccessMetadataAcc
     mask: a.mask,
     type: a.type,
     subtype: a.subtype,
-    verification_status: null,
+    verification_status: a.verification_status ?? null,
     class_type: null,
   };
 }
 
-export function linkInstitutionView(item: ItemRecord): LinkSessionSuccessMetadataInstitution {
-  return { name: item.institution_name, institution_id: item.institution_id };
+/** Link metadata's institution; null for Items without an institution (manually entered numbers). */
+export function linkInstitutionView(item: ItemRecord): LinkSessionSuccessMetadataInstitution | null {
+  if (item.institution_id === null) return null;
+  return { name: item.institution_name ?? '', institution_id: item.institution_id };
 }
 
 /** An Item's `error` as `/item/get` shows it: Plaid's error object, without a request id. */
@@ -78,7 +86,11 @@ export function itemView(item: ItemRecord, errorCode: string | null = null): Ite
     institution_id: item.institution_id,
     institution_name: item.institution_name,
     webhook: item.webhook,
-    auth_method: item.products.includes('auth') ? ItemAuthMethod.InstantAuth : null,
+    auth_method: item.auth_method
+      ? (item.auth_method as ItemAuthMethod)
+      : item.products.includes('auth')
+        ? ItemAuthMethod.InstantAuth
+        : null,
     error: itemErrorView(errorCode),
     available_products: item.available_products as Products[],
     billed_products: item.billed_products as Products[],

@@ -113,7 +113,7 @@ describe('emulator: control routes and Link page', () => {
     expect(kidBefore.items).toBeGreaterThanOrEqual(1);
     const reset = await control(started.url, '/__emulator/reset');
     expect(reset.status).toBe(200);
-    expect(started.emulator.state()).toEqual({ exchanges: {}, webhooks: [], items: 0 });
+    expect(started.emulator.state()).toEqual({ exchanges: {}, webhooks: [], items: 0, microdeposits: [] });
     const gone = await plaidFailure(plaid.linkTokenGet({ link_token: linkToken }));
     expect(gone.body.error_code).toBe('INVALID_LINK_TOKEN');
     // The catalogue stays.

@@ -13,6 +13,7 @@ import { findInstitution, isAchEligible, supportsAuth } from '../fixtures';
 import { itemForAccessToken, requireHealthyItem, selectAccounts } from '../items';
 import type { PlaidRouter } from '../plaidRouter';
 import { nonEmpty } from '../validation';
+import { isVerified, unverifiedError } from '../verification';
 import { accountView, itemView } from '../views';
 
 const accountsSchema = z.strictObject({
@@ -41,7 +42,7 @@ export function registerAccountRoutes(router: PlaidRouter, ctx: EmulatorContext)
     const item = itemForAccessToken(ctx, call.clientId, input.access_token);
     requireHealthyItem(ctx, item);
     if (!item.products.includes(Products.Auth)) {
-      const inst = findInstitution(item.institution_id);
+      const inst = item.institution_id === null ? undefined : findInstitution(item.institution_id);
       const message =
         inst && !supportsAuth(inst)
           ? 'The following products are not supported by this institution: Auth'
@@ -49,8 +50,14 @@ export function registerAccountRoutes(router: PlaidRouter, ctx: EmulatorContext)
       throw new PlaidApiError('PRODUCTS_NOT_SUPPORTED', { message });
     }
     const selected = selectAccounts(item, input.options?.account_ids);
-    const eligible = selected.filter((a) => isAchEligible(a) && a.ach !== null);
-    if (eligible.length === 0) throw new PlaidApiError('NO_AUTH_ACCOUNTS');
+    const withNumbers = selected.filter((a) => isAchEligible(a) && a.ach !== null);
+    // Numbers of an account still awaiting micro-deposit verification are not served: Plaid
+    // answers PRODUCT_NOT_READY until then (NO_AUTH_ACCOUNTS once verification failed or expired).
+    const eligible = withNumbers.filter(isVerified);
+    if (eligible.length === 0) {
+      const blocked = withNumbers.map(unverifiedError).find((e) => e !== null);
+      throw blocked ?? new PlaidApiError('NO_AUTH_ACCOUNTS');
+    }
     const body: AuthGetResponse = {
       accounts: eligible.map(accountView),
       numbers: {

@@ -5,8 +5,9 @@
  */
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
+import { completeAuthFlow, verifyInLink } from '../authFlows';
 import type { EmulatorContext } from '../context';
-import { PlaidApiError } from '../errors';
+import { fail, PlaidApiError } from '../errors';
 import { addFault, faultSchema } from '../faults';
 import { catalogueView } from '../fixtures';
 import { newRequestId } from '../ids';
@@ -14,6 +15,7 @@ import { completeLink } from '../linkFlow';
 import { plaidErrorResponse } from '../plaidRouter';
 import { resetState, stateView } from '../state';
 import { parseWithPlaidErrors } from '../validation';
+import { expireAutomatedMicrodeposits, settleAutomatedVerification } from '../verification';
 import { registerLinkSessionControl, webhookFaultsSchema } from './linkSessionControl';
 
 const completeSchema = z.strictObject({
@@ -21,6 +23,23 @@ const completeSchema = z.strictObject({
   institutions: z.array(z.string().min(1)).optional(),
   status: z.enum(['SUCCESS', 'EXITED']).optional(),
   webhooks: webhookFaultsSchema.optional(),
+  auth_flow: z
+    .enum(['instant', 'same_day_microdeposits', 'automated_microdeposits', 'database_auth'])
+    .optional(),
+  account: z
+    .strictObject({
+      routing: z.string().optional(),
+      account: z.string().optional(),
+      name: z.string().optional(),
+      subtype: z.enum(['checking', 'savings']).optional(),
+    })
+    .optional(),
+  verification_code: z.string().min(1).optional(),
+});
+
+const verificationSchema = z.strictObject({
+  account_id: z.string().min(1).optional(),
+  status: z.enum(['automatically_verified', 'verification_expired']),
 });
 
 const clockSchema = z.strictObject({ advance_ms: z.int().min(0) });
@@ -67,12 +86,70 @@ export function registerControlRoutes(app: Hono, deps: ControlDeps): void {
 
   app.get('/__emulator/state', (c) => c.json(stateView(ctx.state)));
 
-  control('/__emulator/link/complete', completeSchema, (input) => completeLink(ctx, input));
+  control('/__emulator/link/complete', completeSchema, async (input) => {
+    const { auth_flow, account, verification_code, ...rest } = input;
+    if (verification_code !== undefined) {
+      // The user types the micro-deposit code in Link opened in update mode.
+      if (
+        auth_flow !== undefined ||
+        account !== undefined ||
+        rest.institutions !== undefined ||
+        rest.status !== undefined
+      ) {
+        throw fail.invalidField(
+          'verification_code completes a manual verification: send only link_token, verification_code and webhooks',
+        );
+      }
+      const { outcome, error } = verifyInLink(ctx, {
+        link_token: input.link_token,
+        verification_code,
+        webhooks: rest.webhooks,
+      });
+      if (error) {
+        // A wrong code uses up an attempt: durable before the error is answered.
+        await ctx.commit();
+        throw error;
+      }
+      return outcome;
+    }
+    if (auth_flow !== undefined && auth_flow !== 'instant') {
+      if (rest.status !== undefined && rest.status !== 'SUCCESS') {
+        throw fail.invalidField(`${auth_flow} completes with status SUCCESS; to leave Link, omit auth_flow`);
+      }
+      return completeAuthFlow(ctx, {
+        link_token: input.link_token,
+        auth_flow,
+        institutions: rest.institutions,
+        account,
+        webhooks: rest.webhooks,
+      });
+    }
+    if (account !== undefined) throw fail.invalidField('account is typed only in a non-credential auth_flow');
+    return completeLink(ctx, rest);
+  });
+
+  control('/__emulator/items/:item_id/verification', verificationSchema, (input, c) => {
+    const itemId = c.req.param('item_id') ?? '';
+    const item = ctx.state.items[itemId];
+    if (!item || item.removed_at !== null) throw new PlaidApiError('ITEM_NOT_FOUND');
+    const account = settleAutomatedVerification(ctx, item, input.account_id, input.status);
+    return {
+      item_id: item.item_id,
+      account_id: account.account_id,
+      verification_status: account.verification_status,
+    };
+  });
 
   control('/__emulator/clock', clockSchema, (input) => {
     ctx.state.clock_offset_ms += input.advance_ms;
     ctx.changed();
-    return { now: ctx.iso(), offset_ms: ctx.state.clock_offset_ms };
+    // Automated micro-deposits not verified within 7 days expire now, with their AUTH webhook.
+    const expired = expireAutomatedMicrodeposits(ctx);
+    return {
+      now: ctx.iso(),
+      offset_ms: ctx.state.clock_offset_ms,
+      ...(expired > 0 ? { verifications_expired: expired } : {}),
+    };
   });
 
   control('/__emulator/public_token/expire', expireSchema, (input) => {

@@ -25,7 +25,7 @@ import {
 import { fail, PlaidApiError } from '../errors';
 import { itemForAccessToken } from '../items';
 import type { PlaidRouter } from '../plaidRouter';
-import type { LinkSessionRecord, LinkTokenRecord, UserRecord } from '../state';
+import type { LinkSessionRecord, LinkTokenAuthOptions, LinkTokenRecord, UserRecord } from '../state';
 import { jsonNull, linkAccountView, linkInstitutionView } from '../views';
 import { findUserById, findUserByToken, userErrors } from './users';
 
@@ -103,7 +103,21 @@ const linkTokenCreateSchema = z.strictObject({
   credit_partner_insights: loose,
   cra_options: loose,
   consumer_report_permissible_purpose: loose,
-  auth: loose,
+  auth: z
+    .strictObject({
+      auth_type_select_enabled: z.boolean().optional(),
+      automated_microdeposits_enabled: z.boolean().optional(),
+      instant_match_enabled: z.boolean().optional(),
+      same_day_microdeposits_enabled: z.boolean().optional(),
+      instant_microdeposits_enabled: z.boolean().optional(),
+      reroute_to_credentials: z.enum(['OFF', 'OPTIONAL', 'FORCED']).optional(),
+      database_match_enabled: z.boolean().optional(),
+      database_insights_enabled: z.boolean().optional(),
+      flow_type: z.enum(['FLEXIBLE_AUTH']).optional(),
+      sms_microdeposits_verification_enabled: z.boolean().optional(),
+    })
+    .nullable()
+    .optional(),
   transfer: loose,
   update: loose,
   identity_verification: loose,
@@ -121,6 +135,51 @@ const linkTokenCreateSchema = z.strictObject({
 });
 
 type LinkTokenCreateInput = z.infer<typeof linkTokenCreateSchema>;
+
+/**
+ * The `auth` object: which non-credential Auth flows the session offers. Plaid requires
+ * `country_codes: ["US"]` for Instant Match, the micro-deposit flows and Database Auth, and those
+ * flows serve only `auth` (or `transfer`), so one of them must be requested.
+ */
+function authOptions(input: LinkTokenCreateInput): LinkTokenAuthOptions | null {
+  const auth = input.auth;
+  if (auth == null) return null;
+  const options: LinkTokenAuthOptions = {
+    same_day_microdeposits_enabled: auth.same_day_microdeposits_enabled === true,
+    automated_microdeposits_enabled: auth.automated_microdeposits_enabled === true,
+    // Enabled by default; only an explicit false turns it off.
+    instant_match_enabled: auth.instant_match_enabled !== false,
+    database_auth_enabled: auth.database_insights_enabled === true || auth.database_match_enabled === true,
+    auth_type_select_enabled: auth.auth_type_select_enabled === true || auth.flow_type === 'FLEXIBLE_AUTH',
+    raw: { ...auth },
+  };
+  const named = Object.entries(auth)
+    .filter(
+      ([k, v]) =>
+        v === true && k !== 'auth_type_select_enabled' && k !== 'sms_microdeposits_verification_enabled',
+    )
+    .map(([k]) => k);
+  if (named.length > 0) {
+    if (input.country_codes.length !== 1 || input.country_codes[0] !== CountryCode.Us) {
+      throw fail.invalidField(
+        `auth.${named[0]} requires country_codes to be ["US"]: Instant Match, micro-deposit flows and Database Auth are US only`,
+      );
+    }
+    const requested = [
+      ...(input.products ?? []),
+      ...(input.required_if_supported_products ?? []),
+      ...(input.optional_products ?? []),
+    ];
+    if (
+      input.access_token == null &&
+      !requested.includes(Products.Auth) &&
+      !requested.includes(Products.Transfer)
+    ) {
+      throw fail.invalidField(`auth.${named[0]} requires auth or transfer among the products`);
+    }
+  }
+  return options;
+}
 
 const linkTokenGetSchema = z.strictObject({ link_token: z.string().min(1) });
 
@@ -231,6 +290,7 @@ export function registerLinkTokenRoutes(router: PlaidRouter, ctx: EmulatorContex
       throw fail.invalidField('webhook must be a valid URL');
     }
     const { products, requiredIfSupported, optional, additional } = validateProducts(input);
+    const auth = authOptions(input);
     const user = resolveUser(ctx, call.clientId, input);
     // Update mode repairs an existing Item: its access token must be one Plaid knows.
     if (input.access_token != null) itemForAccessToken(ctx, call.clientId, input.access_token);
@@ -267,6 +327,7 @@ export function registerLinkTokenRoutes(router: PlaidRouter, ctx: EmulatorContex
       access_token: input.access_token ?? null,
       account_filters: input.account_filters ?? null,
       sessions: [],
+      auth,
     };
     ctx.state.link_tokens[record.link_token] = record;
     ctx.changed();

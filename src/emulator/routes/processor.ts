@@ -10,6 +10,7 @@ import { isAchEligible } from '../fixtures';
 import { itemForAccessToken, requireHealthyItem, selectAccounts } from '../items';
 import type { PlaidRouter } from '../plaidRouter';
 import { nonEmpty } from '../validation';
+import { requireVerifiedAccount } from '../verification';
 
 /** Plaid's processor names, straight from the plaid package's enum. */
 const PROCESSORS = new Set<string>(Object.values(ProcessorTokenCreateRequestProcessorEnum));
@@ -33,6 +34,7 @@ export function registerProcessorRoutes(router: PlaidRouter, ctx: EmulatorContex
         'account_id must identify a checking or savings account to create a processor token',
       );
     }
+    requireVerifiedAccount(account);
     const token = `processor-sandbox-${ctx.rng.uuid()}`;
     ctx.state.processor_tokens[token] = {
       processor_token: token,

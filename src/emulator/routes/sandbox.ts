@@ -10,6 +10,7 @@ import {
   SandboxItemFireWebhookRequestWebhookCodeEnum as Code,
   type SandboxItemFireWebhookResponse,
   type SandboxItemResetLoginResponse,
+  type SandboxItemSetVerificationStatusResponse,
   type SandboxPublicTokenCreateResponse,
   WebhookType,
 } from 'plaid';
@@ -21,6 +22,7 @@ import { createItem, issuePublicToken, itemForAccessToken } from '../items';
 import { sendItemWebhook } from '../itemWebhooks';
 import type { PlaidRouter } from '../plaidRouter';
 import { nonEmpty } from '../validation';
+import { settleAutomatedVerification } from '../verification';
 import { itemErrorView } from '../views';
 import { findUserById, findUserByToken, userErrors } from './users';
 
@@ -39,6 +41,11 @@ const sandboxPublicTokenSchema = z.strictObject({
 });
 
 const resetLoginSchema = z.strictObject({ access_token: nonEmpty() });
+const setVerificationStatusSchema = z.strictObject({
+  access_token: nonEmpty(),
+  account_id: nonEmpty(),
+  verification_status: z.enum(['automatically_verified', 'verification_expired']),
+});
 const fireWebhookSchema = z.strictObject({
   access_token: nonEmpty(),
   webhook_type: z.enum(WebhookType).optional(),
@@ -70,6 +77,15 @@ export function registerSandboxRoutes(router: PlaidRouter, ctx: EmulatorContext)
       error: itemErrorView('ITEM_LOGIN_REQUIRED'),
     });
     const body: SandboxItemResetLoginResponse = { reset_login: true, request_id: call.requestId };
+    return { body };
+  });
+
+  // Plays the outcome of an Automated Micro-deposit: the account leaves
+  // pending_automatic_verification and the AUTH webhook goes out, as Plaid's Sandbox does.
+  router.post('/sandbox/item/set_verification_status', setVerificationStatusSchema, (input, call) => {
+    const item = itemForAccessToken(ctx, call.clientId, input.access_token);
+    settleAutomatedVerification(ctx, item, input.account_id, input.verification_status);
+    const body: SandboxItemSetVerificationStatusResponse = { request_id: call.requestId };
     return { body };
   });
 

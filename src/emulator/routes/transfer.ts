@@ -28,6 +28,7 @@ import { itemErrorCode, itemForAccessToken, selectAccounts } from '../items';
 import type { PlaidRouter } from '../plaidRouter';
 import type { TransferAuthorizationRecord } from '../state';
 import { nonEmpty } from '../validation';
+import { requireVerifiedAccount } from '../verification';
 import { jsonNull } from '../views';
 
 const transferAuthorizationSchema = z.strictObject({
@@ -114,6 +115,10 @@ export function registerTransferRoutes(router: PlaidRouter, ctx: EmulatorContext
     if (!account || !isAchEligible(account)) {
       throw fail.invalidField('account_id must identify a checking or savings account');
     }
+    requireVerifiedAccount(account);
+    // Items from a manual entry flow (Same-Day Micro-deposits, Database Auth) carry no balance:
+    // Plaid approves without a risk check, rationale MANUALLY_VERIFIED_ITEM.
+    const manual = account.verification_status === 'manually_verified' || item.institution_id === null;
 
     const available = account.balances.available ?? account.balances.current ?? 0;
     let decision = TransferAuthorizationDecision.Approved;
@@ -124,6 +129,12 @@ export function registerTransferRoutes(router: PlaidRouter, ctx: EmulatorContext
         code: TransferAuthorizationDecisionRationaleCode.ItemLoginRequired,
         description:
           'Unable to collect the account information due to Item staleness. Can be resolved by using Link in update mode.',
+      };
+    } else if (manual) {
+      rationale = {
+        code: TransferAuthorizationDecisionRationaleCode.ManuallyVerifiedItem,
+        description:
+          'The Item comes from manually entered account numbers: little information is available, no risk check was run.',
       };
     } else if (input.type === TransferType.Debit) {
       if (toCents(String(available)) === 0) {
