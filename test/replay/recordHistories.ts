@@ -38,6 +38,7 @@ export const HISTORIES_DIR = fileURLToPath(new URL('../histories', import.meta.u
 const PLATYPUS = 'ins_109508'; // Sandbox user_good: checking (available 100), savings (available 200), card, …
 const GINGHAM = 'ins_109509'; // Sandbox user_good, like Platypus
 const TATTERSALL = 'ins_linkflow_no_auth'; // no auth
+const HERRINGBONE = 'ins_linkflow_no_auth_accounts'; // a card and a loan: no account can move money
 
 interface Scenario {
   name: string;
@@ -302,7 +303,100 @@ export const SCENARIOS: Scenario[] = [
     },
     { continueAsNewAfterEvents: 30 },
   ),
+  // Recorded after patched('payment-link-and-verification'): the payment Link (Plaid's Multi-Item
+  // step 5), accounts held while Plaid verifies them, duplicate Items.
+  v2Scenario('v3-payment-link-same-day', { product: 'auth' }, async (stack, linkToken) => {
+    await stack.completeLink(linkToken, { institutions: [HERRINGBONE] });
+    await untilStatus(stack, linkToken, (s) => s === 'awaiting_payment_account', 60_000);
+    const link = await ok(
+      stack.api<{ link_token: string }>('POST', `/link/sessions/${linkToken}/payment-link`),
+    );
+    const linked = await stack.emulator<{ public_tokens: string[] }>('/__emulator/link/complete', {
+      link_token: link.link_token,
+      auth_flow: 'same_day_microdeposits',
+    });
+    await ok(
+      stack.api('POST', `/link/sessions/${linkToken}/payment-link/public-token`, {
+        public_token: linked.public_tokens[0],
+      }),
+    );
+    const pending = await waitFor(
+      'the account pending',
+      async () => (await stack.view(linkToken)).pending_accounts[0],
+    );
+    const verification = await ok(
+      stack.api<{ link_token: string }>('POST', `/link/sessions/${linkToken}/verification-link`, {
+        item_id: pending.item_id,
+      }),
+    );
+    const state = (await stack.emulatorState()) as unknown as {
+      microdeposits: Array<{ item_id: string; code: string }>;
+    };
+    const code = state.microdeposits.find((m) => m.item_id === pending.item_id)?.code;
+    await stack.emulator('/__emulator/link/complete', {
+      link_token: verification.link_token,
+      verification_code: code,
+    });
+    await ok(stack.api('POST', `/link/sessions/${linkToken}/items/${pending.item_id}/refresh`, {}));
+    await choose(
+      stack,
+      linkToken,
+      (v) => v.eligible_accounts.find((a) => a.account_id === pending.account_id)?.account_id,
+    );
+    return 'completed';
+  }),
+  v2Scenario('v3-automatic-verification-webhook', { product: 'auth' }, async (stack, linkToken) => {
+    await stack.completeLink(linkToken, { institutions: [HERRINGBONE] });
+    await untilStatus(stack, linkToken, (s) => s === 'awaiting_payment_account', 60_000);
+    const link = await ok(
+      stack.api<{ link_token: string }>('POST', `/link/sessions/${linkToken}/payment-link`),
+    );
+    // No public token posted: the session finds it with /link/token/get.
+    await stack.emulator('/__emulator/link/complete', {
+      link_token: link.link_token,
+      auth_flow: 'automated_microdeposits',
+    });
+    const pending = await waitFor(
+      'the account pending',
+      async () => (await stack.view(linkToken)).pending_accounts[0],
+    );
+    await stack.emulator(`/__emulator/items/${pending.item_id}/verification`, {
+      status: 'automatically_verified',
+    });
+    await choose(
+      stack,
+      linkToken,
+      (v) => v.eligible_accounts.find((a) => a.account_id === pending.account_id)?.account_id,
+    );
+    return 'completed';
+  }),
+  v2Scenario('v3-verification-expired', { product: 'auth' }, async (stack, linkToken) => {
+    await stack.completeLink(linkToken, { institutions: [HERRINGBONE] });
+    await untilStatus(stack, linkToken, (s) => s === 'awaiting_payment_account', 60_000);
+    const link = await ok(
+      stack.api<{ link_token: string }>('POST', `/link/sessions/${linkToken}/payment-link`),
+    );
+    await stack.emulator('/__emulator/link/complete', {
+      link_token: link.link_token,
+      auth_flow: 'automated_microdeposits',
+    });
+    const pending = await waitFor(
+      'the account pending',
+      async () => (await stack.view(linkToken)).pending_accounts[0],
+    );
+    await stack.emulator(`/__emulator/items/${pending.item_id}/verification`, {
+      status: 'verification_expired',
+    });
+    return 'failed';
+  }),
 ];
+
+/** An API call that must succeed; its body. */
+async function ok<T>(call: Promise<{ status: number; body: T }>): Promise<T> {
+  const res = await call;
+  if (res.status >= 300) throw new Error(`API call -> ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
 
 /** A session on a link token that expires in a few seconds, so the run closes soon after. */
 function v2Scenario(
