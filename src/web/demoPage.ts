@@ -5,6 +5,14 @@
  * (Items arriving, tokens exchanged, the `/link/token/get` polling fallback) and ends with the
  * payment-account chooser Plaid recommends, even when only one account is eligible.
  *
+ * The chooser can also link a different account (issue 15): "Link a different account" opens a
+ * single-Item payment Link (`…/payment-link`), whose public token the page hands to the session
+ * (`…/payment-link/public-token`) as Link's `onSuccess` gives it; an account waiting for its
+ * micro-deposit shows as pending with "Verify", which opens Link in update mode
+ * (`…/verification-link`). The emulator's Link page, in an iframe on another origin, reports how
+ * it ended with `postMessage` (see `EMULATOR_LINK_MESSAGE` in demo.js), as Plaid's own Link
+ * iframe talks to its page.
+ *
  * Plain HTML, one small script and one stylesheet served from here (`demo.js`, `demo.css` next
  * to this file): no framework, no CDN for our own code.
  *
@@ -31,6 +39,7 @@ import { readFileSync } from 'node:fs';
 import type { Context, MiddlewareHandler } from 'hono';
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
+import { z } from 'zod';
 import { readJson } from '../api/body';
 import { isLoopbackHost } from '../api/config';
 import type { ApiConfig, DemoConfig } from '../api/deps';
@@ -53,8 +62,20 @@ const asset = (name: string) => readFileSync(new URL(`./${name}`, import.meta.ur
 const SCRIPT = asset('demo.js');
 const STYLE = asset('demo.css');
 
+/**
+ * The payment Link of issue 15 as the session service offers it (the same calls as
+ * `POST /link/sessions/:session_id/payment-link`, `…/payment-link/public-token` and
+ * `…/verification-link`). Optional in the type so the page builds before the service has them;
+ * a service without them answers 501 on the demo endpoints.
+ */
+export interface DemoPaymentLinks {
+  createPaymentLink(sessionId: string): Promise<{ link_token: string; expiration: string }>;
+  submitPaymentPublicToken(sessionId: string, publicToken: string): Promise<unknown>;
+  createVerificationLink(sessionId: string, itemId: string): Promise<{ link_token: string }>;
+}
+
 export interface DemoRoutesDeps {
-  service: SessionService;
+  service: SessionService & Partial<DemoPaymentLinks>;
   config: ApiConfig;
   /** The per-caller limit on session creation (see src/api/rateLimit.ts). */
   creationLimit?: MiddlewareHandler<AppEnv>;
@@ -174,11 +195,19 @@ function page(demo: DemoConfig, keyRequired: boolean): string {
 
 <section id="chooser-section" hidden>
   <h2>3. Where should money move?</h2>
-  <p class="muted">Pick the account to use for payments. Only checking and savings accounts at banks whose connection supports Auth can move money.</p>
+  <p class="muted">Pick the account to use for payments. Only checking and savings accounts at banks whose connection supports Auth can move money. Another account can be linked here, by its bank or by its account and routing numbers (verified with a micro-deposit).</p>
   <form id="chooser">
     <ul id="accounts" class="accounts"></ul>
-    <button type="submit" id="choose" disabled>Use this account</button>
+    <div class="actions">
+      <button type="submit" id="choose" disabled>Use this account</button>
+      <button type="button" id="payment-link" class="secondary">Link a different account</button>
+    </div>
   </form>
+  <div id="payment-link-section" hidden>
+    <p class="muted" id="payment-link-hint"></p>
+    <iframe id="payment-link-frame" title="Plaid Link: payment account" hidden></iframe>
+    <button type="button" id="payment-link-close" class="secondary">Close Link</button>
+  </div>
 </section>
 
 <section id="result-section" hidden>
@@ -279,5 +308,45 @@ export function createDemoRoutes(deps: DemoRoutesDeps): Hono<AppEnv> {
     c.var.log.info({ session_id: sessionId, account_id }, 'demo: payment account selected');
     return c.json(view);
   });
+
+  // Issue 15: the chooser's "Link a different account" and the micro-deposit "Verify".
+  app.post('/api/sessions/:session_id/payment-link', async (c) => {
+    const sessionId = c.req.param('session_id');
+    const body = await need(service, 'createPaymentLink')(sessionId);
+    c.var.log.info({ session_id: sessionId }, 'demo: payment link token created');
+    return c.json({ link_token: body.link_token, expiration: body.expiration }, 201);
+  });
+  app.post('/api/sessions/:session_id/payment-link/public-token', async (c) => {
+    const sessionId = c.req.param('session_id');
+    const { public_token } = await readJson(c, paymentPublicTokenSchema);
+    await need(service, 'submitPaymentPublicToken')(sessionId, public_token);
+    c.var.log.info({ session_id: sessionId }, 'demo: payment link public token handed over');
+    return c.json({}, 202);
+  });
+  app.post('/api/sessions/:session_id/verification-link', async (c) => {
+    const sessionId = c.req.param('session_id');
+    const { item_id } = await readJson(c, verificationLinkSchema);
+    const body = await need(service, 'createVerificationLink')(sessionId, item_id);
+    c.var.log.info({ session_id: sessionId, item_id }, 'demo: verification link token created');
+    return c.json({ link_token: body.link_token }, 201);
+  });
   return app;
 }
+
+/** The service's method, or 501 when this server's service does not offer it yet. */
+function need<K extends keyof DemoPaymentLinks>(
+  service: Partial<DemoPaymentLinks>,
+  method: K,
+): DemoPaymentLinks[K] {
+  const fn = service[method];
+  if (typeof fn !== 'function') {
+    throw new ApiError(501, 'NOT_IMPLEMENTED', `this server's session service has no ${method}`);
+  }
+  return fn.bind(service) as DemoPaymentLinks[K];
+}
+
+const NO_CONTROL_CHARS = /^[^\p{Cc}]*$/u;
+const demoText = (max: number) => z.string().min(1).max(max).regex(NO_CONTROL_CHARS);
+/** Same shapes as the session routes' bodies; the service validates what it does with them. */
+const paymentPublicTokenSchema = z.strictObject({ public_token: demoText(256) });
+const verificationLinkSchema = z.strictObject({ item_id: demoText(128) });

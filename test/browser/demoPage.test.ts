@@ -2,11 +2,13 @@
  * `GET /demo` in a real browser, as an end user goes through it: start a session, pick two banks
  * in the emulator's Link page (one whose connection supports Auth, one that does not), finish,
  * see the payment-account chooser with the ineligible accounts greyed and explained, choose, and
- * end on `completed` with the result. Also the demo endpoints' guards (key, CSRF, Host).
+ * end on `completed` with the result. When no connected account can move money, the chooser's
+ * payment Link: account and routing numbers entered by hand, the micro-deposit verified, then
+ * chosen (issue 15). Also the demo endpoints' guards (key, CSRF, Host).
  * The session workflows run on the test run's shared dev server; this file needs no Temporal UI.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SessionView } from '../../src/workflows/types';
 import {
   type Browser,
@@ -37,6 +39,31 @@ afterAll(async () => {
 
 const WITH_AUTH = 'ins_109508'; // First Platypus Bank: Sandbox user_good (checking, savings, CD, card, …)
 const WITHOUT_AUTH = 'ins_linkflow_no_auth'; // Seersucker Credit Union: checking, savings, no Auth
+const NO_ACH_ACCOUNTS = 'ins_linkflow_no_auth_accounts'; // Herringbone Bank: Auth, but a card, a loan, a 401k
+
+/** The session view with issue 15's additions (CONTRACT.md, "Payment Link and verification"). */
+type PaymentLinkView = SessionView & {
+  pending_accounts: Array<{
+    account_id: string;
+    item_id: string;
+    name: string | null;
+    mask: string | null;
+    subtype: string | null;
+    institution_name: string | null;
+    verification_status: string;
+  }>;
+};
+
+/** `GET /__emulator/state`'s micro-deposits: the code a user would read on the bank statement. */
+interface EmulatorMicrodeposits {
+  microdeposits?: Array<{
+    item_id: string;
+    account_id: string;
+    code: string | null;
+    attempts_left: number;
+    verification_status: string;
+  }>;
+}
 
 describe('/demo page', () => {
   it('links two banks through the emulator, greys the ineligible accounts, and completes on the chosen one', async () => {
@@ -159,6 +186,135 @@ describe('/demo page', () => {
     await page.locator('#status[data-status="completed"]').waitFor();
     await expect.poll(() => page.locator('#result-summary').textContent()).toMatch(/using processor\.$/);
   }, 120_000);
+
+  it('links a different account by hand when none can move money, verifies its micro-deposit, and completes on it', async () => {
+    const { page } = browser;
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    await page.goto(`${stack.apiUrl}/demo`);
+    await page.locator('#client-user-id').fill(`demo-manual-${randomUUID().slice(0, 8)}`);
+    await page.locator('input[name="product"][value="auth"]').check();
+    await page.locator('#start').click();
+    await page
+      .locator('#session-id')
+      .filter({ hasText: /^link-/ })
+      .waitFor();
+    const sessionId = (await page.locator('#session-id').textContent()) ?? '';
+    const viewOf = () => stack.api<PaymentLinkView>('GET', `/link/sessions/${encodeURIComponent(sessionId)}`);
+
+    // One bank, none of whose accounts can move money.
+    const link = page.frameLocator('#link-frame');
+    await link.locator(`button[data-institution-id="${NO_ACH_ACCOUNTS}"]`).click();
+    await link.locator('#selected li').first().waitFor();
+    await link.locator('#finish').click();
+
+    // The session still awaits the payment account; the chooser offers only the payment Link.
+    await page.locator('#status[data-status="awaiting_payment_account"]').waitFor();
+    await page.locator('#chooser-section').waitFor();
+    expect(await page.locator('#accounts li.eligible').count()).toBe(0);
+    await expect
+      .poll(() => page.locator('#accounts li.ineligible[data-reason="not_checking_or_savings"]').count())
+      .toBe(3);
+    await expect
+      .poll(() => page.locator('#no-eligible').textContent())
+      .toMatch(/^None of the connected accounts can move money\. Link a different account/);
+    await expect.poll(() => page.locator('#progress-label').textContent()).toMatch(/^No connected account/);
+    expect(await page.locator('#choose').isDisabled()).toBe(true);
+    const another = page.locator('#payment-link');
+    expect(await another.textContent()).toBe('Link a different account');
+    await another.click();
+
+    // The payment Link (single Item, Auth): account and routing numbers, a micro-deposit sent.
+    await page.locator('#payment-link-frame').waitFor();
+    const paymentLink = page.frameLocator('#payment-link-frame');
+    await paymentLink.locator('#manual-entry').click();
+    await paymentLink.locator('#routing-number').fill('011401533');
+    await paymentLink.locator('#account-number').fill('1111222233330000');
+    await paymentLink.locator('#account-name').fill('Household Checking');
+    await paymentLink.locator('#account-subtype').selectOption('checking');
+    await paymentLink.locator('#submit-manual').click();
+
+    // Back on the page: the account is pending, cannot be chosen, and offers "Verify".
+    const pending = page.locator('#accounts li.pending');
+    await pending.waitFor();
+    await page.locator('#payment-link-frame').waitFor({ state: 'hidden' });
+    await expect
+      .poll(() => pending.getAttribute('data-verification-status'))
+      .toBe('pending_manual_verification');
+    await expect
+      .poll(() => pending.textContent())
+      .toMatch(
+        /••0000[\s\S]*Household Checking · checking[\s\S]*Pending: enter the code from the micro-deposit/,
+      );
+    expect(await pending.locator('input[type="radio"]').isDisabled()).toBe(true);
+    expect(await page.locator('#choose').isDisabled()).toBe(true);
+    const verify = pending.locator('button[data-verify-item]');
+    expect(await verify.textContent()).toBe('Verify');
+    const itemId = (await verify.getAttribute('data-verify-item')) ?? '';
+    expect(itemId).not.toBe('');
+    const pendingView = await viewOf();
+    expect(pendingView.status).toBe('awaiting_payment_account');
+    expect(pendingView.eligible_accounts).toEqual([]);
+    expect(pendingView.pending_accounts).toEqual([
+      expect.objectContaining({
+        item_id: itemId,
+        mask: '0000',
+        subtype: 'checking',
+        verification_status: 'pending_manual_verification',
+      }),
+    ]);
+    await screenshot(page, 'demo-pending.png');
+
+    // The code the user reads on the statement; typed into Link in update mode.
+    const deposit = await vi.waitFor(
+      async () => {
+        const state = await stack.emulator<EmulatorMicrodeposits>('/__emulator/state');
+        const found = state.microdeposits?.find((m) => m.item_id === itemId);
+        if (!found?.code) throw new Error(`no micro-deposit code for ${itemId} in /__emulator/state yet`);
+        return { ...found, code: found.code };
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+    expect(deposit.account_id).toBe(pendingView.pending_accounts[0]?.account_id);
+    await verify.click();
+    await page.locator('#payment-link-frame').waitFor();
+    const verification = page.frameLocator('#payment-link-frame');
+    await verification.locator('#verification-code').fill(deposit.code);
+    await verification.locator('#verify').click();
+
+    // The workflow sees it verified: the account is eligible now, and chosen as any other.
+    const verified = page.locator(`#accounts li.eligible[data-account-id="${deposit.account_id}"]`);
+    await verified.waitFor({ timeout: 30_000 });
+    expect(await page.locator('#accounts li.pending').count()).toBe(0);
+    await expect.poll(() => page.locator('#timeline').textContent()).toContain('is verified');
+    await verified.locator('label').click();
+    await page.locator('#choose').click();
+    await page.locator('#status[data-status="completed"]').waitFor();
+    await expect
+      .poll(() => page.locator('#result-summary').textContent())
+      .toMatch(/^Money will move through .*Household Checking ••0000 \(checking\) using auth\.$/);
+    const resultText = (await page.locator('#result').textContent()) ?? '';
+    expect(JSON.parse(resultText)).toMatchObject({
+      numbers_available: true,
+      account_last4: '0000',
+      routing_last4: '1533',
+    });
+    // Masked: neither number in full anywhere on the page.
+    const html = await page.content();
+    expect(html).not.toContain('1111222233330000');
+    expect(html).not.toContain('011401533');
+    await screenshot(page, 'demo-verified.png');
+
+    const view = await viewOf();
+    expect(view.status).toBe('completed');
+    expect(view.payment_account).toMatchObject({
+      account_id: deposit.account_id,
+      item_id: itemId,
+      product: 'auth',
+      result: { account_last4: '0000' },
+    });
+    expect(errors).toEqual([]);
+  }, 180_000);
 
   it('never hands the key to the browser: keyless only on loopback of the embedded default, a key elsewhere', async () => {
     const session = { client_user_id: 'guard-user', payment: { product: 'auth' } };
