@@ -612,6 +612,12 @@
       chooserKey = null;
       log('Micro-deposit code entered; linkflow shows the account once it is verified', 'verification');
       if (previous) renderChooser(previous);
+      // Best effort: the session also reads the Item on its own while the verification Link lives.
+      api(
+        'POST',
+        `/sessions/${encodeURIComponent(sessionId)}/items/${encodeURIComponent(flow.itemId)}/refresh`,
+        {},
+      ).catch(() => {});
       poke();
       return;
     }

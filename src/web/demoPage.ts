@@ -62,20 +62,8 @@ const asset = (name: string) => readFileSync(new URL(`./${name}`, import.meta.ur
 const SCRIPT = asset('demo.js');
 const STYLE = asset('demo.css');
 
-/**
- * The payment Link of issue 15 as the session service offers it (the same calls as
- * `POST /link/sessions/:session_id/payment-link`, `…/payment-link/public-token` and
- * `…/verification-link`). Optional in the type so the page builds before the service has them;
- * a service without them answers 501 on the demo endpoints.
- */
-export interface DemoPaymentLinks {
-  createPaymentLink(sessionId: string): Promise<{ link_token: string; expiration: string }>;
-  submitPaymentPublicToken(sessionId: string, publicToken: string): Promise<unknown>;
-  createVerificationLink(sessionId: string, itemId: string): Promise<{ link_token: string }>;
-}
-
 export interface DemoRoutesDeps {
-  service: SessionService & Partial<DemoPaymentLinks>;
+  service: SessionService;
   config: ApiConfig;
   /** The per-caller limit on session creation (see src/api/rateLimit.ts). */
   creationLimit?: MiddlewareHandler<AppEnv>;
@@ -312,37 +300,30 @@ export function createDemoRoutes(deps: DemoRoutesDeps): Hono<AppEnv> {
   // Issue 15: the chooser's "Link a different account" and the micro-deposit "Verify".
   app.post('/api/sessions/:session_id/payment-link', async (c) => {
     const sessionId = c.req.param('session_id');
-    const body = await need(service, 'createPaymentLink')(sessionId);
+    const body = await service.createPaymentLink(sessionId);
     c.var.log.info({ session_id: sessionId }, 'demo: payment link token created');
     return c.json({ link_token: body.link_token, expiration: body.expiration }, 201);
   });
   app.post('/api/sessions/:session_id/payment-link/public-token', async (c) => {
     const sessionId = c.req.param('session_id');
     const { public_token } = await readJson(c, paymentPublicTokenSchema);
-    await need(service, 'submitPaymentPublicToken')(sessionId, public_token);
+    await service.addPaymentLinkPublicToken(sessionId, public_token);
     c.var.log.info({ session_id: sessionId }, 'demo: payment link public token handed over');
     return c.json({}, 202);
   });
   app.post('/api/sessions/:session_id/verification-link', async (c) => {
     const sessionId = c.req.param('session_id');
     const { item_id } = await readJson(c, verificationLinkSchema);
-    const body = await need(service, 'createVerificationLink')(sessionId, item_id);
+    const body = await service.createVerificationLink(sessionId, item_id);
     c.var.log.info({ session_id: sessionId, item_id }, 'demo: verification link token created');
     return c.json({ link_token: body.link_token }, 201);
   });
+  // After update mode: the session reads the Item now rather than at its next refresh.
+  app.post('/api/sessions/:session_id/items/:item_id/refresh', async (c) => {
+    await service.refreshItem(c.req.param('session_id'), c.req.param('item_id'));
+    return c.json({}, 202);
+  });
   return app;
-}
-
-/** The service's method, or 501 when this server's service does not offer it yet. */
-function need<K extends keyof DemoPaymentLinks>(
-  service: Partial<DemoPaymentLinks>,
-  method: K,
-): DemoPaymentLinks[K] {
-  const fn = service[method];
-  if (typeof fn !== 'function') {
-    throw new ApiError(501, 'NOT_IMPLEMENTED', `this server's session service has no ${method}`);
-  }
-  return fn.bind(service) as DemoPaymentLinks[K];
 }
 
 const NO_CONTROL_CHARS = /^[^\p{Cc}]*$/u;
