@@ -11,7 +11,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
+
+// A CommonJS module: its namespace export works under both vitest and plain Node (histories:record).
+const { temporal } = proto;
+
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { linkflowDataConverter } from '../../src/temporal/dataConverter';

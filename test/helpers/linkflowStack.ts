@@ -14,7 +14,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
+
+// A CommonJS module: its namespace export works under both vitest and plain Node (histories:record).
+const { temporal } = proto;
+
 import { NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { PlaidApi } from 'plaid';
 import { Registry } from 'prom-client';

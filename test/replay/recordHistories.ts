@@ -338,6 +338,9 @@ export const SCENARIOS: Scenario[] = [
       verification_code: code,
     });
     await ok(stack.api('POST', `/link/sessions/${linkToken}/items/${pending.item_id}/refresh`, {}));
+    await waitFor('the account verified', async () =>
+      (await stack.view(linkToken)).eligible_accounts.some((a) => a.account_id === pending.account_id),
+    );
     await choose(
       stack,
       linkToken,
@@ -363,6 +366,9 @@ export const SCENARIOS: Scenario[] = [
     await stack.emulator(`/__emulator/items/${pending.item_id}/verification`, {
       status: 'automatically_verified',
     });
+    await waitFor('the account verified', async () =>
+      (await stack.view(linkToken)).eligible_accounts.some((a) => a.account_id === pending.account_id),
+    );
     await choose(
       stack,
       linkToken,
