@@ -42,9 +42,9 @@ export interface ExchangeRecord {
   error: unknown;
   attempts: number;
   /** The Item this one duplicates (state 'duplicate', or 'exchanged' with LINKFLOW_DUPLICATE_ITEMS=keep). */
-  duplicateOf: string | null;
+  duplicateOf?: string;
   /** The invalidated Item of the same login this one replaces (marked ITEM_REPLACED once exchanged). */
-  replaces: string | null;
+  replaces?: string;
 }
 
 export interface ItemSummary {
@@ -350,8 +350,8 @@ export function createItemStore(db: Db, keyring: Keyring): ItemStore {
             itemId: row.item_id,
             error: row.error,
             attempts: row.attempts,
-            duplicateOf: row.duplicate_of,
-            replaces: row.replaces,
+            ...(row.duplicate_of !== null && { duplicateOf: row.duplicate_of }),
+            ...(row.replaces !== null && { replaces: row.replaces }),
           }
         : null;
     },
