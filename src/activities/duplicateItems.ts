@@ -108,9 +108,9 @@ export async function checkDuplicateItem(
         return { kind: 'settled' };
       case 'wait':
         throw ApplicationFailure.retryable(
-          `another public token of client user's Item at ${metadata.institution.institution_id} (same account name and mask) ` +
-            `is being exchanged (let through at ${outcome.checkedAt}); attempt ${attempt.owner} waits for it to settle: ` +
-            'exchanged makes this one its duplicate, a failure lets this one through',
+          `another public token of this client user for the same Item (institution ${metadata.institution.institution_id}, ` +
+            `an account with the same name and mask) is being exchanged (let through at ${outcome.checkedAt}); ` +
+            `attempt ${attempt.owner} waits for it to settle: exchanged makes this one its duplicate, a failure lets this one through`,
           DUPLICATE_CHECK_PENDING,
         );
       case 'verify':
