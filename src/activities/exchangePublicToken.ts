@@ -2,7 +2,10 @@
  * Exchanges one public token for an Item, exactly once, fenced.
  *
  * 1. The store first: an Item already saved (by this or any earlier attempt) is the answer; a
- *    recorded failure or unknown outcome is returned as recorded.
+ *    recorded failure, unknown outcome or duplicate is returned as recorded.
+ * 1b. With `input.duplicateCheck`, the duplicate-Item check (duplicateItems.ts): a duplicate is
+ *    never exchanged under LINKFLOW_DUPLICATE_ITEMS=skip; the check's decision is recorded on the
+ *    intent before any exchange call.
  * 2. The lease (store/callLedger.ts): one attempt at a time may talk to Plaid about this token;
  *    another attempt holding a live lease makes this one retry later.
  * 3. The call mark, written before sending: if the answer is lost, the intent is "in doubt".
@@ -20,7 +23,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { classifyPlaidError, type PlaidErrorInfo } from '../plaid/errors';
 import type { InDoubt } from '../store/callLedger';
 import type { ExchangePublicTokenInput } from '../workflows/activityTypes';
-import type { ExchangeResult } from '../workflows/types';
+import type { ExchangeResult, ItemDetails } from '../workflows/types';
 import {
   type Attempt,
   CALL_MARGIN_MS,
@@ -32,6 +35,7 @@ import {
   PLAID_CALL_TIMEOUT_MS,
   saveWithRetry,
 } from './attempt';
+import { checkDuplicateItem } from './duplicateItems';
 import type { ActivityDeps } from './index';
 import { plaidFailure } from './plaidFailure';
 import type { ExchangeRecord } from './store';
@@ -47,6 +51,14 @@ export async function exchangePublicToken(
   const ledger = store.exchangeLedger;
   const recorded = settledResult(await store.findExchange(input.publicToken));
   if (recorded) return recorded;
+
+  const check = await checkDuplicateItem(deps, input, attempt);
+  if (check.kind === 'result') return check.result;
+  if (check.kind === 'settled') {
+    const now = settledResult(await store.findExchange(input.publicToken));
+    if (now) return now;
+  }
+  const flags = check.kind === 'exchange' ? { duplicateOf: check.duplicateOf, replaces: check.replaces } : {};
 
   const lease = await ledger.acquire({
     key: input.publicToken,
@@ -110,7 +122,12 @@ export async function exchangePublicToken(
         'EXCHANGE_SAVE_FAILED',
       );
     }
-    return { ok: true, itemId };
+    return {
+      ok: true,
+      itemId,
+      ...(flags.duplicateOf && { duplicateOf: flags.duplicateOf }),
+      ...(flags.replaces && { replaces: flags.replaces }),
+    };
   } finally {
     keeper.stop();
   }
@@ -177,7 +194,29 @@ export async function exchangePublicToken(
 /** The result an intent already settled in the store stands for, or null while it is open. */
 function settledResult(known: ExchangeRecord | null): ExchangeResult | null {
   if (!known) return null;
-  if (known.state === 'exchanged' && known.itemId) return { ok: true, itemId: known.itemId };
+  if (known.state === 'exchanged' && known.itemId) {
+    return {
+      ok: true,
+      itemId: known.itemId,
+      ...(known.duplicateOf && { duplicateOf: known.duplicateOf }),
+      ...(known.replaces && { replaces: known.replaces }),
+    };
+  }
+  if (known.state === 'duplicate' && known.duplicateOf) {
+    const e = (known.error ?? {}) as { code?: unknown; message?: unknown; original?: unknown };
+    return {
+      ok: false,
+      error: {
+        code: typeof e.code === 'string' ? e.code : 'DUPLICATE_ITEM',
+        message:
+          typeof e.message === 'string'
+            ? e.message
+            : `not exchanged: this Item duplicates Item ${known.duplicateOf}`,
+        retryable: false,
+      },
+      duplicate: { of: known.duplicateOf, original: (e.original as ItemDetails | undefined) ?? null },
+    };
+  }
   if (known.state === 'failed' || known.state === 'unknown') {
     return { ok: false, error: { ...errorOf(known.error, known.state), retryable: false } };
   }

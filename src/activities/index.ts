@@ -4,6 +4,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { PlaidApi } from 'plaid';
+import type { DuplicateMode } from '../store/duplicateItems';
 import type { ExchangePublicTokenInput, LinkSessionActivities } from '../workflows/activityTypes';
 import type { EventActivities } from '../workflows/eventActivityTypes';
 import type { ExchangeResult } from '../workflows/types';
@@ -22,6 +23,11 @@ export interface ActivityDeps {
   plaidCallTimeoutMs?: number;
   /** Outbound events (LINKFLOW_EVENTS_URL/SECRET); without it the event activities send nothing. */
   events?: EventActivityDeps;
+  /**
+   * LINKFLOW_DUPLICATE_ITEMS: what the exchange does with a public token whose Item the client
+   * user already has, when the workflow asks for the check (default `skip`: never exchanged).
+   */
+  duplicateItems?: DuplicateMode;
 }
 
 export function createActivities(deps: ActivityDeps): LinkSessionActivities & EventActivities {

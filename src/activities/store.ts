@@ -1,16 +1,22 @@
 /** What the Link session activities need from the item store (src/store implements it). */
 import type { CallLedgers } from '../store/callLedger';
+import type { DuplicateItemsStore } from '../store/duplicateItems';
 import type { PaymentSecrets } from '../store/paymentCredentials';
 import type { AccountMeta, Institution, PaymentProduct } from '../workflows/types';
 
 export interface ExchangeRecord {
-  /** 'unknown': an earlier request may have exchanged it; its answer was lost (callLedger.ts). */
-  state: 'pending' | 'exchanged' | 'failed' | 'unknown';
+  /**
+   * 'unknown': an earlier request may have exchanged it; its answer was lost (callLedger.ts).
+   * 'duplicate': deliberately not exchanged (store/duplicateItems.ts).
+   */
+  state: 'pending' | 'exchanged' | 'failed' | 'unknown' | 'duplicate';
   itemId: string | null;
   error: unknown;
+  duplicateOf?: string | null;
+  replaces?: string | null;
 }
 
-export interface ActivityStore extends Omit<CallLedgers, 'outcomeUnknownCounts'> {
+export interface ActivityStore extends Omit<CallLedgers, 'outcomeUnknownCounts'>, DuplicateItemsStore {
   findExchange(publicToken: string): Promise<ExchangeRecord | null>;
   completeExchange(i: {
     publicToken: string;

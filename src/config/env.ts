@@ -126,6 +126,11 @@ export const envSchema = z.object({
   LINKFLOW_POLL_EVERY: duration('1m'),
   LINKFLOW_RESULTS_WINDOW: duration('6h'),
   LINKFLOW_SELECTION_TIMEOUT: duration('24h'),
+  // Issue 15: a public token whose Item the client user already has (same institution_id, an
+  // account with the same name and mask) is not exchanged (`skip`) or exchanged and flagged (`keep`).
+  LINKFLOW_DUPLICATE_ITEMS: z
+    .enum(['skip', 'keep'], { error: (issue) => `expected skip or keep, got "${String(issue.input)}"` })
+    .default('skip'),
 });
 
 export type Env = z.infer<typeof envSchema>;

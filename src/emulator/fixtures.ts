@@ -13,7 +13,10 @@
  *  - ins_linkflow_zero_balance: Auth, a checking account at exactly $0 (Sandbox's RISK decline for
  *    debits), a money market (depository, not ACH-eligible) and a brokerage account;
  *  - ins_linkflow_no_auth_accounts: supports Auth but holds only credit, loan and investment
- *    accounts (NO_AUTH_ACCOUNTS).
+ *    accounts (NO_AUTH_ACCOUNTS);
+ *  - ins_linkflow_oauth_one_login: an OAuth institution that keeps one Item per login, as Plaid
+ *    documents for Chase: linking the same login again puts the user's older Item there into
+ *    ITEM_LOGIN_REQUIRED.
  * The first three are the default picks of `/__emulator/link/complete`, which gives a mix.
  */
 import { AccountSubtype, AccountType, Products } from 'plaid';
@@ -42,6 +45,13 @@ export interface FixtureInstitution {
   /** Products the institution offers; `auth` here is what `supports_auth` reports. */
   products: Products[];
   accounts: FixtureAccount[];
+  /** `/institutions/get_by_id` reports `oauth: true`. */
+  oauth?: boolean;
+  /**
+   * One Item per login: adding an Item invalidates (ITEM_LOGIN_REQUIRED) the same end user's
+   * older Items at this institution, as Plaid documents for some OAuth institutions.
+   */
+  oneItemPerLogin?: boolean;
 }
 
 const P = Products;
@@ -242,6 +252,32 @@ export const CATALOGUE: readonly FixtureInstitution[] = [
   sandboxInstitution('ins_109510', 'Tattersall Federal Credit Union'),
   sandboxInstitution('ins_109511', 'Tartan Bank'),
   sandboxInstitution('ins_109512', 'Houndstooth Bank'),
+  {
+    institution_id: 'ins_linkflow_oauth_one_login',
+    name: 'Madras Bank',
+    sandbox: false,
+    products: [P.Auth, P.Balance, P.Identity, P.Transactions, P.Transfer],
+    oauth: true,
+    oneItemPerLogin: true,
+    accounts: [
+      {
+        name: 'Madras Checking',
+        official_name: 'Madras Total Checking',
+        mask: '3141',
+        type: AccountType.Depository,
+        subtype: AccountSubtype.Checking,
+        balances: usd(1250, 1300),
+      },
+      {
+        name: 'Madras Savings',
+        official_name: 'Madras Premier Savings',
+        mask: '2718',
+        type: AccountType.Depository,
+        subtype: AccountSubtype.Savings,
+        balances: usd(9000, 9000),
+      },
+    ],
+  },
 ];
 
 export function findInstitution(institutionId: string): FixtureInstitution | undefined {

@@ -101,6 +101,35 @@ export function createItem(ctx: EmulatorContext, spec: NewItem): ItemRecord {
   return item;
 }
 
+/** Who linked the Item: its link token's client user (or Plaid user), with the API client. */
+function endUserOf(ctx: EmulatorContext, item: ItemRecord): string | null {
+  const token = item.link_token ? ctx.state.link_tokens[item.link_token] : undefined;
+  const who = token?.client_user_id ?? token?.user_id ?? item.user_id;
+  return who ? `${item.client_id} ${who}` : null;
+}
+
+/**
+ * At an institution with one Item per login, a new Item invalidates the same end user's older
+ * Items there (ITEM_LOGIN_REQUIRED), when the user completes the OAuth flow. Returns their ids.
+ */
+export function invalidateOlderItemsOfLogin(
+  ctx: EmulatorContext,
+  item: ItemRecord,
+  inst: FixtureInstitution,
+): string[] {
+  const owner = inst.oneItemPerLogin ? endUserOf(ctx, item) : null;
+  if (!owner) return [];
+  const invalidated: string[] = [];
+  for (const other of Object.values(ctx.state.items)) {
+    if (other.item_id === item.item_id || other.removed_at !== null) continue;
+    if (other.institution_id !== item.institution_id || endUserOf(ctx, other) !== owner) continue;
+    other.error = 'ITEM_LOGIN_REQUIRED';
+    invalidated.push(other.item_id);
+  }
+  if (invalidated.length > 0) ctx.changed();
+  return invalidated;
+}
+
 export function issuePublicToken(ctx: EmulatorContext, item: ItemRecord): string {
   const token = `public-sandbox-${ctx.rng.uuid()}`;
   const now = ctx.now();

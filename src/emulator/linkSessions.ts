@@ -15,7 +15,7 @@ import type { EmulatorContext } from './context';
 import { fail, PlaidApiError } from './errors';
 import { type FixtureInstitution, findInstitution, unsupportedRequiredProducts } from './fixtures';
 import { newRequestId } from './ids';
-import { createItem, issuePublicToken } from './items';
+import { createItem, invalidateOlderItemsOfLogin, issuePublicToken } from './items';
 import { findLinkToken } from './routes/linkTokens';
 import {
   type LinkSessionRecord,
@@ -159,6 +159,7 @@ export function addItem(
     linkSessionId: session.link_session_id,
     userId: token.user_id,
   });
+  invalidateOlderItemsOfLogin(ctx, item, inst);
   const publicToken = issuePublicToken(ctx, item);
   session.item_ids.push(item.item_id);
   session.public_tokens.push(publicToken);

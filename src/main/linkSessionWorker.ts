@@ -22,6 +22,7 @@ export function createServicesWorker(
       plaid: services.plaid,
       store: services.store,
       events: eventActivityDeps(services),
+      duplicateItems: env.LINKFLOW_DUPLICATE_ITEMS,
     }),
     codec: services.codec,
     maxCachedWorkflows: env.LINKFLOW_WORKER_MAX_CACHED_WORKFLOWS,

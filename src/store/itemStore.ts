@@ -12,6 +12,7 @@ import type { Keyring } from '../crypto/keyring';
 import type { AccountMeta, Institution, PaymentProduct } from '../workflows/types';
 import { type CallLedgers, createCallLedgers } from './callLedger';
 import type { Db } from './db';
+import { createDuplicateItemsStore, type DuplicateItemsStore, ITEM_REPLACED } from './duplicateItems';
 import {
   ExchangeConflictError,
   IdempotencyKeyConflictError,
@@ -22,8 +23,11 @@ import {
 import { createHandoffStore, type HandoffStore } from './handoff';
 import { paymentCredentialsAad } from './paymentCredentials';
 
-/** 'unknown': a request may have exchanged it at Plaid but its answer was lost (callLedger.ts). */
-export type ExchangeState = 'pending' | 'exchanged' | 'failed' | 'unknown';
+/**
+ * 'unknown': a request may have exchanged it at Plaid but its answer was lost (callLedger.ts).
+ * 'duplicate': never exchanged, the user already has this Item (duplicateItems.ts).
+ */
+export type ExchangeState = 'pending' | 'exchanged' | 'failed' | 'unknown' | 'duplicate';
 
 export interface StoredUser {
   clientUserId: string;
@@ -37,6 +41,10 @@ export interface ExchangeRecord {
   /** The last failure recorded by failExchange (kept while a retry is pending), else null. */
   error: unknown;
   attempts: number;
+  /** The Item this one duplicates (state 'duplicate', or 'exchanged' with LINKFLOW_DUPLICATE_ITEMS=keep). */
+  duplicateOf?: string;
+  /** The invalidated Item of the same login this one replaces (marked ITEM_REPLACED once exchanged). */
+  replaces?: string;
 }
 
 export interface ItemSummary {
@@ -77,7 +85,7 @@ export interface ReencryptFailure {
 }
 
 /** The exchange fence and the processor-token intents live in callLedger.ts; hand-off in handoff.ts. */
-export interface ItemStore extends CallLedgers, HandoffStore {
+export interface ItemStore extends CallLedgers, HandoffStore, DuplicateItemsStore {
   upsertUser(u: { clientUserId: string; userId: string; userToken?: string | null }): Promise<void>;
   getUser(clientUserId: string): Promise<StoredUser | null>;
 
@@ -167,6 +175,8 @@ interface IntentRow {
   item_id: string | null;
   error: unknown;
   attempts: number;
+  duplicate_of: string | null;
+  replaces: string | null;
 }
 
 interface LinkSessionRow {
@@ -257,6 +267,7 @@ export function createItemStore(db: Db, keyring: Keyring): ItemStore {
   return {
     ...createCallLedgers(db),
     ...createHandoffStore(db, keyring),
+    ...createDuplicateItemsStore(db),
     async upsertUser(u) {
       const setToken = u.userToken !== undefined;
       const enc = u.userToken ? seal(u.userToken, userTokenAad(u.clientUserId)) : null;
@@ -329,10 +340,20 @@ export function createItemStore(db: Db, keyring: Keyring): ItemStore {
 
     async findExchange(publicToken) {
       const [row] = await db.query<IntentRow>(
-        'SELECT state, item_id, error, attempts FROM exchange_intents WHERE public_token_sha256 = $1',
+        `SELECT state, item_id, error, attempts, duplicate_of, replaces
+           FROM exchange_intents WHERE public_token_sha256 = $1`,
         [sha256Hex(publicToken)],
       );
-      return row ? { state: row.state, itemId: row.item_id, error: row.error, attempts: row.attempts } : null;
+      return row
+        ? {
+            state: row.state,
+            itemId: row.item_id,
+            error: row.error,
+            attempts: row.attempts,
+            ...(row.duplicate_of !== null && { duplicateOf: row.duplicate_of }),
+            ...(row.replaces !== null && { replaces: row.replaces }),
+          }
+        : null;
     },
 
     async beginExchange(i) {
@@ -357,7 +378,7 @@ export function createItemStore(db: Db, keyring: Keyring): ItemStore {
           [tokenHash, i.linkToken],
         );
         const [intent] = await tx.query<IntentRow>(
-          'SELECT state, item_id FROM exchange_intents WHERE public_token_sha256 = $1 FOR UPDATE',
+          'SELECT state, item_id, replaces FROM exchange_intents WHERE public_token_sha256 = $1 FOR UPDATE',
           [tokenHash],
         );
         if (intent?.state === 'exchanged' && intent.item_id) {
@@ -385,6 +406,25 @@ export function createItemStore(db: Db, keyring: Keyring): ItemStore {
             WHERE public_token_sha256 = $1`,
           [tokenHash, i.itemId],
         );
+        // The older Item of the same login, which the OAuth institution invalidated when this one
+        // was added: kept (never deleted), marked so nobody mistakes it for a live one.
+        if (intent?.replaces && intent.replaces !== i.itemId) {
+          await tx.query(
+            `UPDATE items SET status = 'error', error = $2::jsonb, updated_at = now()
+              WHERE item_id = $1 AND status <> 'removed'
+                AND NOT (status = 'error' AND coalesce(error->>'code', '') = '${ITEM_REPLACED}')`,
+            [
+              intent.replaces,
+              JSON.stringify({
+                code: ITEM_REPLACED,
+                message:
+                  `replaced by Item ${i.itemId}: the institution invalidated this Item (ITEM_LOGIN_REQUIRED) when the same ` +
+                  'login was linked again; Plaid recommends removing it (DELETE /items/:item_id calls /item/remove)',
+                replaced_by: i.itemId,
+              }),
+            ],
+          );
+        }
       });
     },
 

@@ -92,3 +92,21 @@ describe('LINKFLOW_DATABASE_POOL_MAX (issue 16)', () => {
     }
   });
 });
+
+describe('LINKFLOW_DUPLICATE_ITEMS (issue 15)', () => {
+  it('skips duplicate Items by default; keep exchanges them', () => {
+    expect(loadEnv({}).LINKFLOW_DUPLICATE_ITEMS).toBe('skip');
+    expect(loadEnv({ LINKFLOW_DUPLICATE_ITEMS: '' }).LINKFLOW_DUPLICATE_ITEMS).toBe('skip');
+    expect(loadEnv({ LINKFLOW_DUPLICATE_ITEMS: 'keep' }).LINKFLOW_DUPLICATE_ITEMS).toBe('keep');
+    expect(loadEnv({ LINKFLOW_DUPLICATE_ITEMS: 'skip' }).LINKFLOW_DUPLICATE_ITEMS).toBe('skip');
+  });
+
+  it('refuses anything else, naming the variable and the values it takes', () => {
+    for (const bad of ['SKIP', 'drop', 'true', 'keep ']) {
+      expect(() => loadEnv({ LINKFLOW_DUPLICATE_ITEMS: bad })).toThrow(ConfigError);
+      expect(() => loadEnv({ LINKFLOW_DUPLICATE_ITEMS: bad })).toThrow(
+        /LINKFLOW_DUPLICATE_ITEMS: expected skip or keep, got "/,
+      );
+    }
+  });
+});

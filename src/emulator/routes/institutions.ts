@@ -40,7 +40,7 @@ export function registerInstitutionRoutes(router: PlaidRouter, _ctx: EmulatorCon
         products: inst.products,
         country_codes: COUNTRIES,
         routing_numbers: ['011401533'],
-        oauth: false,
+        oauth: inst.oauth === true,
         ...(optional ? { url: null, primary_color: null, logo: null } : {}),
         ...(input.options?.include_status ? { status: null } : {}),
       },
