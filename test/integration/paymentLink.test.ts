@@ -267,3 +267,94 @@ describe('the payment Link and micro-deposit verification', () => {
     expect(failed.payment_account).toBeNull();
   });
 });
+
+describe('duplicate Items', () => {
+  const PLATYPUS = 'ins_109508';
+  const MADRAS = 'ins_linkflow_oauth_one_login'; // OAuth, one Item per login
+
+  const publicTokens: string[] = [];
+
+  async function session(clientUserId: string, institutions: string[], payment = true): Promise<string> {
+    const created = await call('POST', '/link/sessions', {
+      client_user_id: clientUserId,
+      products: ['transactions'],
+      ...(payment && { payment: { product: 'auth' } }),
+    });
+    expect(created.status).toBe(201);
+    const linked = await stack.completeLink(created.body.session_id, { institutions });
+    publicTokens.push(...linked.public_tokens);
+    return created.body.session_id as string;
+  }
+
+  it('the same bank twice in one session and again in a later one: one Item, the others duplicate and never exchanged', async () => {
+    await start();
+    publicTokens.length = 0;
+    const user = 'dup-user';
+    const first = await session(user, [PLATYPUS, PLATYPUS]);
+    const awaiting = await until(
+      first,
+      'awaiting a payment account',
+      (v) => v.status === 'awaiting_payment_account',
+    );
+    const [kept, dup] = [
+      awaiting.items.filter((i) => i.status === 'exchanged'),
+      awaiting.items.filter((i) => i.status === 'duplicate'),
+    ];
+    expect(kept).toHaveLength(1);
+    expect(dup).toHaveLength(1);
+    const original = kept[0]?.item_id as string;
+    expect(dup[0]).toMatchObject({
+      item_id: null,
+      duplicate_of: original,
+      error: { code: 'DUPLICATE_ITEM' },
+    });
+    // Each checking account once in the chooser, not twice.
+    expect(awaiting.eligible_accounts.every((a) => a.item_id === original)).toBe(true);
+    const checking = awaiting.eligible_accounts.find(
+      (a) => a.subtype === 'checking',
+    ) as SessionView['eligible_accounts'][number];
+    expect(
+      (await call('POST', `/link/sessions/${first}/payment-account`, { account_id: checking.account_id }))
+        .status,
+    ).toBe(200);
+    await until(first, 'completed', (v) => v.status === 'completed');
+
+    const second = await session(user, [PLATYPUS]);
+    const again = await until(
+      second,
+      'awaiting a payment account',
+      (v) => v.status === 'awaiting_payment_account',
+    );
+    expect(again.items).toHaveLength(1);
+    expect(again.items[0]).toMatchObject({ status: 'duplicate', duplicate_of: original });
+    // The Item the user already has serves this session's payment step.
+    expect(again.eligible_accounts.map((a) => a.account_id)).toContain(checking.account_id);
+    expect(
+      (await call('POST', `/link/sessions/${second}/payment-account`, { account_id: checking.account_id }))
+        .status,
+    ).toBe(200);
+    const done = await until(second, 'completed', (v) => v.status === 'completed');
+    expect(done.payment_account?.item_id).toBe(original);
+
+    // Three public tokens were created; exactly one was ever exchanged, once.
+    const counts = await Promise.all(publicTokens.map(exchangeCount));
+    expect(publicTokens).toHaveLength(3);
+    expect(counts.sort()).toEqual([0, 0, 1]);
+    const items = await call('GET', `/items?client_user_id=${user}`);
+    expect(items.body.items.map((i: Json) => i.item_id)).toEqual([original]);
+  });
+
+  it('an OAuth institution that invalidated the older Item: the new one is exchanged and replaces it', async () => {
+    await start();
+    const user = 'dup-oauth-user';
+    const first = await session(user, [MADRAS], false);
+    const before = await until(first, 'completed', (v) => v.status === 'completed');
+    const old = before.items[0]?.item_id as string;
+
+    const second = await session(user, [MADRAS], false);
+    const after = await until(second, 'completed', (v) => v.status === 'completed');
+    expect(after.items[0]).toMatchObject({ status: 'exchanged', replaces: old });
+    const oldItem = await call('GET', `/items/${old}`);
+    expect(oldItem.body).toMatchObject({ status: 'error', error: { code: 'ITEM_REPLACED' } });
+  });
+});

@@ -395,6 +395,15 @@ export const SCENARIOS: Scenario[] = [
     });
     return 'failed';
   }),
+  v2Scenario('v3-duplicate-skipped', null, async (stack, linkToken) => {
+    // The same bank twice in one Multi-Item session: one Item, the other a recorded duplicate.
+    await stack.completeLink(linkToken, { institutions: [PLATYPUS, PLATYPUS] });
+    await waitFor('one Item exchanged and one duplicate', async () => {
+      const statuses = (await stack.view(linkToken)).items.map((i) => i.status).sort();
+      return statuses.join() === 'duplicate,exchanged';
+    });
+    return 'completed';
+  }),
 ];
 
 /** An API call that must succeed; its body. */
