@@ -477,6 +477,7 @@ function apply(state: SessionState, event: SessionEvent): SessionState {
       // INVALID_PUBLIC_TOKEN) and must not turn a linked Item into a lost one.
       const token = state.tokens.find((t) => t.publicToken === event.publicToken);
       if (token?.status === 'exchanged' && !event.legacyOverwrite) return state;
+      if (token?.status === 'duplicate') return state;
       const status = event.error.code === EXCHANGE_OUTCOME_UNKNOWN ? 'outcome_unknown' : 'failed';
       return addError(updateToken(state, event.publicToken, { status, error: event.error }), event.error);
     }
