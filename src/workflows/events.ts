@@ -11,6 +11,8 @@ import type { ItemView, SessionStatus, SessionView } from './types';
 export const EVENT_TYPES = [
   'item.exchanged',
   'item.failed',
+  /** Not exchanged: the user already has this Item (`duplicate_of`); not a failure. */
+  'item.duplicate',
   'item.removed',
   'link_session.awaiting_payment_account',
   'link_session.completed',
@@ -62,6 +64,8 @@ function itemData(view: SessionView, item: ItemView): Record<string, unknown> {
     })),
     status: item.status,
     ...(item.error && { error: { code: item.error.code, message: item.error.message } }),
+    ...(item.duplicate_of && { duplicate_of: item.duplicate_of }),
+    ...(item.replaces && { replaces: item.replaces }),
   };
 }
 
@@ -104,6 +108,7 @@ export function sessionEvents(before: SessionView | null, after: SessionView, at
     const key = itemKey(item, i);
     if (previously.get(key) === item.status) return;
     if (item.status === 'exchanged') event('item.exchanged', itemData(after, item), key);
+    else if (item.status === 'duplicate') event('item.duplicate', itemData(after, item), key);
     else event('item.failed', itemData(after, item), key);
   });
 

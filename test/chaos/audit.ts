@@ -43,6 +43,8 @@ export interface AuditSummary {
   silent_losses: number;
   /** Tokens recorded as EXCHANGE_OUTCOME_UNKNOWN (the answer was lost, a retry was refused). */
   outcome_unknown: number;
+  /** Items not exchanged because the user already had them (duplicate_of names the stored one). */
+  duplicate_items: number;
   webhooks_delivered: number;
   duplicates_delivered: number;
   webhooks_dropped: number;
@@ -68,6 +70,7 @@ export async function auditSessions(
   let explained = 0;
   let silent = 0;
   let unknown = 0;
+  let duplicates = 0;
   let chosen = 0;
 
   for (const s of sessions) {
@@ -109,6 +112,16 @@ export async function auditSessions(
     const exchangedInView = new Set(v.items.filter((i) => i.status === 'exchanged').map((i) => i.item_id));
     const failedInView = v.items.filter((i) => i.status === 'failed');
     const unknownInView = v.items.filter((i) => i.status === 'outcome_unknown');
+    // A duplicate of an Item the user already has is a recorded outcome, never exchanged.
+    const duplicatesInView = v.items.filter((i) => i.status === 'duplicate');
+    for (const d of duplicatesInView) {
+      const original = d.duplicate_of ? await store.getItem(d.duplicate_of) : null;
+      if (!original || original.clientUserId !== v.client_user_id)
+        violations.push(
+          `${where}: a duplicate Item whose original (${d.duplicate_of}) is not the user's stored Item`,
+        );
+    }
+    duplicates += duplicatesInView.length;
     for (const u of unknownInView) {
       if (u.error?.code !== 'EXCHANGE_OUTCOME_UNKNOWN')
         violations.push(`${where}: an Item of unknown outcome without EXCHANGE_OUTCOME_UNKNOWN`);
@@ -153,9 +166,9 @@ export async function auditSessions(
       if (!tokens.some((t) => t.item_id === id))
         violations.push(`${where}: the store holds an Item Plaid never made`);
     }
-    if (failedInView.length + unknownInView.length !== neverExchanged + lostHere) {
+    if (failedInView.length + unknownInView.length + duplicatesInView.length !== neverExchanged + lostHere) {
       violations.push(
-        `${where}: ${failedInView.length} failed and ${unknownInView.length} unknown Items in the view, but ${neverExchanged} tokens never exchanged and ${lostHere} not stored`,
+        `${where}: ${failedInView.length} failed, ${unknownInView.length} unknown and ${duplicatesInView.length} duplicate Items in the view, but ${neverExchanged} tokens never exchanged and ${lostHere} not stored`,
       );
     }
     if (lostHere > 0) {
@@ -187,6 +200,7 @@ export async function auditSessions(
     exchange_outcome_unknown: unknownOutcomes,
     silent_losses: silent,
     outcome_unknown: unknown,
+    duplicate_items: duplicates,
     webhooks_delivered: delivered.length,
     duplicates_delivered: delivered.length - distinct.size,
     webhooks_dropped: hooks.filter((w) => w.dropped).length,

@@ -17,6 +17,7 @@ import {
   createPostgresSchema,
   isSoak,
   type LinkflowStack,
+  linkPaymentAccount,
   mapLimit,
   Rng,
   settledView,
@@ -178,7 +179,13 @@ describe('chaos: concurrent sessions under webhook and Plaid faults', () => {
             SOAK ? 600_000 : 180_000,
             SOAK ? 500 : 200,
           );
-          const account = v.eligible_accounts[0];
+          let account = v.eligible_accounts[0] as { account_id: string } | undefined;
+          if (v.status === 'awaiting_payment_account' && !account) {
+            // No linked account can move money: the user links one through the payment Link.
+            const paid = await linkPaymentAccount(stack, linkToken, SOAK ? 600_000 : 180_000);
+            links.push(paid.link);
+            account = { account_id: paid.accountId };
+          }
           if (v.status === 'awaiting_payment_account' && account) {
             chosen.add(linkToken);
             // Retried on 503 like any client: the update has a fixed id, so a retry attaches to it.

@@ -19,6 +19,7 @@ import {
   freePort,
   isSoak,
   type LinkflowStack,
+  linkPaymentAccount,
   mapLimit,
   Rng,
   settledView,
@@ -134,14 +135,25 @@ describe('chaos: the Temporal server restarts', () => {
           (s) => s === 'awaiting_payment_account' || ['completed', 'exited', 'expired', 'failed'].includes(s),
           120_000,
         );
-        const account = v.eligible_accounts[0];
-        if (v.status === 'awaiting_payment_account' && account) {
+        let accountId = v.eligible_accounts[0]?.account_id;
+        const linked = links.get(linkToken) ?? null;
+        let paymentLink: CompletedLink | null = null;
+        if (v.status === 'awaiting_payment_account' && !accountId) {
+          // No linked account can move money: the user links one through the payment Link.
+          const paid = await linkPaymentAccount(stack, linkToken);
+          paymentLink = paid.link;
+          accountId = paid.accountId;
+        }
+        if (v.status === 'awaiting_payment_account' && accountId) {
           const res = await stack.api('POST', `/link/sessions/${linkToken}/payment-account`, {
-            account_id: account.account_id,
+            account_id: accountId,
           });
           expect(res.status, JSON.stringify(res.body)).toBe(200);
         }
-        return { linkToken, link: links.get(linkToken) ?? null, result: await settledView(handle) };
+        const result = await settledView(handle);
+        return paymentLink
+          ? { linkToken, link: linked, links: [...(linked ? [linked] : []), paymentLink], result }
+          : { linkToken, link: linked, result };
       });
 
       // Every webhook was eventually accepted, after at least one refusal for each session.

@@ -749,3 +749,54 @@ export async function workflowTaskFailures(
     return [`${cause}: ${failed.failure?.message ?? ''}`];
   });
 }
+
+/**
+ * What a user does when no linked account can move money (rules 3): "Link a different account" —
+ * the session's payment Link, completed with instant Auth at the first institution offering it —
+ * and back in the chooser, the new account. Retried on 503 like any client. Returns the account
+ * and the Link's result (its Item belongs in the session's audit).
+ */
+export async function linkPaymentAccount(
+  stack: LinkflowStack,
+  linkToken: string,
+  timeoutMs = 120_000,
+): Promise<{ accountId: string; link: CompletedLink }> {
+  const answered = async <T>(what: string, method: string, path: string, ok: number, body?: unknown) =>
+    waitFor(
+      what,
+      async () => {
+        const r = await stack.api<T>(method, path, body);
+        if (r.status === 503) return undefined;
+        if (r.status !== ok) throw new Error(`${method} ${path} -> ${r.status} ${JSON.stringify(r.body)}`);
+        return r.body;
+      },
+      { timeoutMs, intervalMs: 250 },
+    );
+  const created = await answered<{ link_token: string }>(
+    'the payment Link',
+    'POST',
+    `/link/sessions/${linkToken}/payment-link`,
+    201,
+  );
+  const link = await stack.completeLink(created.link_token);
+  const publicToken = link.public_tokens[0];
+  if (!publicToken) throw new Error('the payment Link produced no public token');
+  await answered(
+    'the payment Link’s public token accepted',
+    'POST',
+    `/link/sessions/${linkToken}/payment-link/public-token`,
+    202,
+    {
+      public_token: publicToken,
+    },
+  );
+  const accountId = await waitFor(
+    `an eligible account from the payment Link of ${linkToken}`,
+    async () => {
+      const v = await stack.view(linkToken);
+      return v.eligible_accounts.find((a) => link.items.some((i) => i.item_id === a.item_id))?.account_id;
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
+  return { accountId, link };
+}
