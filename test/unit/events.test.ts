@@ -68,6 +68,16 @@ describe('sessionEvents (pure)', () => {
     });
   });
 
+  it('announces a duplicate Item as item.duplicate naming the original, never as a failure', () => {
+    const dup: ItemView = { ...item(null, 'duplicate'), duplicate_of: 'item-earlier' };
+    const events = sessionEvents(view(), view({ items: [item('item-a'), dup] }), AT);
+    expect(events.map((e) => [e.type, e.id])).toEqual([
+      ['item.exchanged', `${SESSION}:item.exchanged:item-a`],
+      ['item.duplicate', `${SESSION}:item.duplicate:#1`],
+    ]);
+    expect(events[1]?.data).toMatchObject({ status: 'duplicate', duplicate_of: 'item-earlier' });
+  });
+
   it('announces the statuses the customer acts on, once each, after the Items', () => {
     const items = [item('item-a')];
     const awaiting = view({ status: 'awaiting_payment_account', items });
