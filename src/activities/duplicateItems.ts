@@ -102,6 +102,7 @@ export async function checkDuplicateItem(
       mode,
       verdicts,
       ignorePending: lastChance,
+      ...(check.needs && { needs: check.needs }),
     });
     switch (outcome.kind) {
       case 'settled':

@@ -84,6 +84,11 @@ export interface DuplicateCheckInput {
   verdicts?: Record<string, ItemVerdict>;
   /** Let the token through even while a matching one is being exchanged (the last attempt). */
   ignorePending?: boolean;
+  /**
+   * Products the token was linked for (the payment Link: `auth`): an original lacking one does not
+   * make it redundant, so it is exchanged (with `duplicateOf` for information) instead of skipped.
+   */
+  needs?: string[];
 }
 
 export type DuplicateCheckOutcome =
@@ -141,6 +146,7 @@ const iso = (d: Date | null): string | null => (d instanceof Date ? d.toISOStrin
 
 interface Candidate {
   itemId: string;
+  products: string[];
   fingerprint: ItemFingerprint;
   details: ItemDetails | null;
   shared: { name: string; mask: string };
@@ -212,7 +218,9 @@ export function createDuplicateItemsStore(db: Db): DuplicateItemsStore {
         }
         const liveItems = candidates.filter((c) => i.verdicts?.[c.itemId] === 'live');
         const invalidated = candidates.filter((c) => i.verdicts?.[c.itemId] === 'invalidated');
-        const original = liveItems[0];
+        // Skipped only for an original that already serves what this token was linked for.
+        const needs = i.needs ?? [];
+        const original = liveItems.find((c) => needs.every((p) => c.products.includes(p)));
         const overtook = pendingMatches.length - live.length;
         const ignoredPending = live.length;
 
@@ -232,9 +240,9 @@ export function createDuplicateItemsStore(db: Db): DuplicateItemsStore {
           });
           return { kind: 'duplicate', of: original.itemId, original: original.details, error };
         }
-        const duplicateOf = original?.itemId ?? null;
+        const duplicateOf = original?.itemId ?? liveItems[0]?.itemId ?? null;
         // The newest invalidated one is the Item of this login that this one takes over.
-        const replaces = !original ? (invalidated[invalidated.length - 1]?.itemId ?? null) : null;
+        const replaces = !duplicateOf ? (invalidated[invalidated.length - 1]?.itemId ?? null) : null;
         await record(tx, i, tokenHash, { state: 'pending', duplicateOf, replaces, error: null });
         return { kind: 'clear', duplicateOf, replaces, overtook, ignoredPending };
       });
@@ -283,7 +291,7 @@ async function itemCandidates(tx: Db, clientUserId: string, mine: ItemFingerprin
       r.institution_id !== null || own.length > 0
         ? { itemId: r.item_id, institution, products: r.products ?? [], accounts: own }
         : null;
-    out.push({ itemId: r.item_id, fingerprint, details, shared });
+    out.push({ itemId: r.item_id, products: r.products ?? [], fingerprint, details, shared });
   }
   return out;
 }

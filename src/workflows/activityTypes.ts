@@ -31,7 +31,12 @@ export interface ExchangePublicTokenInput {
    * `/link/token/get` of `resultsLinkToken` (the session's link token or its payment Link's).
    * Absent in histories recorded before the check.
    */
-  duplicateCheck?: { resultsLinkToken: string; metadata: ItemMetadata | null };
+  duplicateCheck?: {
+    resultsLinkToken: string;
+    metadata: ItemMetadata | null;
+    /** Products an original must have for this token to be redundant (the payment Link: auth). */
+    needs?: string[];
+  };
 }
 
 export interface SetupPaymentInput {

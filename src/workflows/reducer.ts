@@ -495,8 +495,9 @@ function apply(state: SessionState, event: SessionEvent): SessionState {
         duplicateOf: event.of,
         error: event.error,
       });
-      // The original's accounts can be chosen in this session too (the store has its access token).
-      if (event.original && !s.items.some((i) => i.itemId === event.of)) {
+      // The original's accounts can be chosen in this session too (the store has its access
+      // token); one the store had not described yet is described here.
+      if (!s.items.some((i) => i.itemId === event.of)) {
         const item: ItemState = {
           itemId: event.of,
           details: event.original,

@@ -400,9 +400,12 @@ function registerHandlers(
 function duplicateCheckOf(
   input: LinkSessionInput,
   token: TokenState,
-): { resultsLinkToken: string; metadata: ItemMetadata | null } {
+): { resultsLinkToken: string; metadata: ItemMetadata | null; needs?: string[] } {
   return {
     resultsLinkToken: token.resultsLinkToken ?? input.linkToken,
+    // The payment Link exists to add an account that can move money: an Item the user already has
+    // without auth does not make it redundant.
+    ...(token.origin === 'payment_link' && { needs: ['auth'] }),
     metadata:
       token.institution && token.accounts.length > 0
         ? { institution: token.institution, accounts: token.accounts }

@@ -137,12 +137,12 @@ describe('chaos: the Temporal server restarts', () => {
         );
         let accountId = v.eligible_accounts[0]?.account_id;
         const linked = links.get(linkToken) ?? null;
-        let paymentLink: CompletedLink | null = null;
+        let paymentLinks: CompletedLink[] = [];
         if (v.status === 'awaiting_payment_account' && !accountId) {
           // No linked account can move money: the user links one through the payment Link.
           const paid = await linkPaymentAccount(stack, linkToken);
-          paymentLink = paid.link;
-          accountId = paid.accountId;
+          paymentLinks = paid.links;
+          accountId = paid.accountId ?? undefined;
         }
         if (v.status === 'awaiting_payment_account' && accountId) {
           const res = await stack.api('POST', `/link/sessions/${linkToken}/payment-account`, {
@@ -151,8 +151,8 @@ describe('chaos: the Temporal server restarts', () => {
           expect(res.status, JSON.stringify(res.body)).toBe(200);
         }
         const result = await settledView(handle);
-        return paymentLink
-          ? { linkToken, link: linked, links: [...(linked ? [linked] : []), paymentLink], result }
+        return paymentLinks.length > 0
+          ? { linkToken, link: linked, links: [...(linked ? [linked] : []), ...paymentLinks], result }
           : { linkToken, link: linked, result };
       });
 

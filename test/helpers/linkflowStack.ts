@@ -753,14 +753,16 @@ export async function workflowTaskFailures(
 /**
  * What a user does when no linked account can move money (rules 3): "Link a different account" —
  * the session's payment Link, completed with instant Auth at the first institution offering it —
- * and back in the chooser, the new account. Retried on 503 like any client. Returns the account
- * and the Link's result (its Item belongs in the session's audit).
+ * and back in the chooser, an eligible account. The new Item may be a duplicate of one the user
+ * already has (its original's accounts are then offered), or its exchange may fail under injected
+ * faults (the user tries again, up to three times). Retried on 503 like any client. Returns the
+ * account (null when every try failed) and each Link's result (their Items belong in the audit).
  */
 export async function linkPaymentAccount(
   stack: LinkflowStack,
   linkToken: string,
   timeoutMs = 120_000,
-): Promise<{ accountId: string; link: CompletedLink }> {
+): Promise<{ accountId: string | null; links: CompletedLink[] }> {
   const answered = async <T>(what: string, method: string, path: string, ok: number, body?: unknown) =>
     waitFor(
       what,
@@ -772,31 +774,36 @@ export async function linkPaymentAccount(
       },
       { timeoutMs, intervalMs: 250 },
     );
-  const created = await answered<{ link_token: string }>(
-    'the payment Link',
-    'POST',
-    `/link/sessions/${linkToken}/payment-link`,
-    201,
-  );
-  const link = await stack.completeLink(created.link_token);
-  const publicToken = link.public_tokens[0];
-  if (!publicToken) throw new Error('the payment Link produced no public token');
-  await answered(
-    'the payment Link’s public token accepted',
-    'POST',
-    `/link/sessions/${linkToken}/payment-link/public-token`,
-    202,
-    {
-      public_token: publicToken,
-    },
-  );
-  const accountId = await waitFor(
-    `an eligible account from the payment Link of ${linkToken}`,
-    async () => {
-      const v = await stack.view(linkToken);
-      return v.eligible_accounts.find((a) => link.items.some((i) => i.item_id === a.item_id))?.account_id;
-    },
-    { timeoutMs, intervalMs: 250 },
-  );
-  return { accountId, link };
+  const links: CompletedLink[] = [];
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const created = await answered<{ link_token: string }>(
+      'the payment Link',
+      'POST',
+      `/link/sessions/${linkToken}/payment-link`,
+      201,
+    );
+    const link = await stack.completeLink(created.link_token);
+    links.push(link);
+    const publicToken = link.public_tokens[0];
+    if (!publicToken) throw new Error('the payment Link produced no public token');
+    await answered(
+      'the payment Link’s public token accepted',
+      'POST',
+      `/link/sessions/${linkToken}/payment-link/public-token`,
+      202,
+      { public_token: publicToken },
+    );
+    const view = await waitFor(
+      `the Item of payment Link ${attempt} of ${linkToken} settled`,
+      async () => {
+        const v = await stack.view(linkToken);
+        const settled = v.items.filter((i) => i.origin === 'payment_link').length >= attempt;
+        return settled && v.status !== 'exchanging' ? v : undefined;
+      },
+      { timeoutMs, intervalMs: 250 },
+    );
+    const account = view.eligible_accounts[0]?.account_id;
+    if (account) return { accountId: account, links };
+  }
+  return { accountId: null, links };
 }

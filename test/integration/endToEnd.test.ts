@@ -152,7 +152,8 @@ describe('end to end over HTTP', () => {
     const runId = (await handle.describe()).runId;
     const second = (await stack.emulator('/__emulator/link/complete', {
       link_token: linkToken,
-      institutions: ['ins_109508'],
+      // Not one of the first Link's banks: the same bank again would be a duplicate, not exchanged.
+      institutions: ['ins_109510'],
     })) as { public_tokens: string[]; link_session_id: string };
     const after = await waitFor('the second Link session’s Item', async () => {
       const v = await handle.query(getSessionQuery);

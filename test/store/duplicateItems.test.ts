@@ -177,6 +177,29 @@ describe.each(drivers)('duplicate Items in the store: $name', (driver: DriverCas
     });
   });
 
+  it('an original without a product the token was linked for (the payment Link: auth) does not make it redundant', async () => {
+    const user = uid('client');
+    const original = await exchange(token(user));
+    // The original is described without auth (a session that asked for no payment).
+    await store.saveItemDetails({
+      itemId: original,
+      institution: bank().institution ?? { institution_id: null, name: null },
+      products: ['transactions'],
+      accounts: bank().accounts,
+    });
+    const forPayment = { ...token(user), needs: ['auth'] };
+    expect(await store.checkDuplicate({ ...forPayment, verdicts: { [original]: 'live' } })).toMatchObject({
+      kind: 'clear',
+      duplicateOf: original,
+    });
+    // Without that need the same match is a skipped duplicate (past the token just let through).
+    const plain = { ...token(user), ignorePending: true, verdicts: { [original]: 'live' as const } };
+    expect(await store.checkDuplicate(plain)).toMatchObject({
+      kind: 'duplicate',
+      of: original,
+    });
+  });
+
   it('different institution, same names but another mask, or no mask: not duplicates', async () => {
     const user = uid('client');
     await exchange(token(user, bank('ins_109508', [account('Plaid Checking', '0000')])));

@@ -363,6 +363,34 @@ describe('accounts held while Plaid verifies them', () => {
 });
 
 describe('duplicate Items', () => {
+  it('the original of a duplicate that the store had not described is described here', () => {
+    const { state, commands } = run([
+      [
+        {
+          type: 'sessionFinished',
+          status: 'SUCCESS',
+          linkSessionId: 'ls-1',
+          publicTokens: ['public-dup'],
+          at: iso(T0),
+          source: 'session_finished',
+        },
+        T0,
+      ],
+      [
+        {
+          type: 'duplicateSkipped',
+          publicToken: 'public-dup',
+          of: 'item-earlier',
+          original: null,
+          error: { code: 'DUPLICATE_ITEM', message: 'duplicate of item-earlier' },
+        },
+        T0,
+      ],
+    ]);
+    expect(commands).toContainEqual({ type: 'describe', itemId: 'item-earlier' });
+    expect(statusOf(state)).toBe('exchanging');
+  });
+
   it("a skipped duplicate is a recorded outcome, not a loss, and the original's accounts can be chosen", () => {
     const original: ItemDetails = {
       itemId: 'item-earlier',
