@@ -41,18 +41,8 @@ const WITH_AUTH = 'ins_109508'; // First Platypus Bank: Sandbox user_good (check
 const WITHOUT_AUTH = 'ins_linkflow_no_auth'; // Seersucker Credit Union: checking, savings, no Auth
 const NO_ACH_ACCOUNTS = 'ins_linkflow_no_auth_accounts'; // Herringbone Bank: Auth, but a card, a loan, a 401k
 
-/** The session view with issue 15's additions (CONTRACT.md, "Payment Link and verification"). */
-type PaymentLinkView = SessionView & {
-  pending_accounts: Array<{
-    account_id: string;
-    item_id: string;
-    name: string | null;
-    mask: string | null;
-    subtype: string | null;
-    institution_name: string | null;
-    verification_status: string;
-  }>;
-};
+/** The session view, pending accounts included (issue 15). */
+type PaymentLinkView = SessionView;
 
 /** `GET /__emulator/state`'s micro-deposits: the code a user would read on the bank statement. */
 interface EmulatorMicrodeposits {

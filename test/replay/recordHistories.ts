@@ -338,58 +338,19 @@ export const SCENARIOS: Scenario[] = [
       verification_code: code,
     });
     await ok(stack.api('POST', `/link/sessions/${linkToken}/items/${pending.item_id}/refresh`, {}));
-    await waitFor('the account verified', async () =>
-      (await stack.view(linkToken)).eligible_accounts.some((a) => a.account_id === pending.account_id),
-    );
-    await choose(
-      stack,
-      linkToken,
-      (v) => v.eligible_accounts.find((a) => a.account_id === pending.account_id)?.account_id,
-    );
+    await chooseOnceVerified(stack, linkToken, pending.account_id);
     return 'completed';
   }),
   v2Scenario('v3-automatic-verification-webhook', { product: 'auth' }, async (stack, linkToken) => {
-    await stack.completeLink(linkToken, { institutions: [HERRINGBONE] });
-    await untilStatus(stack, linkToken, (s) => s === 'awaiting_payment_account', 60_000);
-    const link = await ok(
-      stack.api<{ link_token: string }>('POST', `/link/sessions/${linkToken}/payment-link`),
-    );
-    // No public token posted: the session finds it with /link/token/get.
-    await stack.emulator('/__emulator/link/complete', {
-      link_token: link.link_token,
-      auth_flow: 'automated_microdeposits',
-    });
-    const pending = await waitFor(
-      'the account pending',
-      async () => (await stack.view(linkToken)).pending_accounts[0],
-    );
+    const pending = await automatedPaymentAccount(stack, linkToken);
     await stack.emulator(`/__emulator/items/${pending.item_id}/verification`, {
       status: 'automatically_verified',
     });
-    await waitFor('the account verified', async () =>
-      (await stack.view(linkToken)).eligible_accounts.some((a) => a.account_id === pending.account_id),
-    );
-    await choose(
-      stack,
-      linkToken,
-      (v) => v.eligible_accounts.find((a) => a.account_id === pending.account_id)?.account_id,
-    );
+    await chooseOnceVerified(stack, linkToken, pending.account_id);
     return 'completed';
   }),
   v2Scenario('v3-verification-expired', { product: 'auth' }, async (stack, linkToken) => {
-    await stack.completeLink(linkToken, { institutions: [HERRINGBONE] });
-    await untilStatus(stack, linkToken, (s) => s === 'awaiting_payment_account', 60_000);
-    const link = await ok(
-      stack.api<{ link_token: string }>('POST', `/link/sessions/${linkToken}/payment-link`),
-    );
-    await stack.emulator('/__emulator/link/complete', {
-      link_token: link.link_token,
-      auth_flow: 'automated_microdeposits',
-    });
-    const pending = await waitFor(
-      'the account pending',
-      async () => (await stack.view(linkToken)).pending_accounts[0],
-    );
+    const pending = await automatedPaymentAccount(stack, linkToken);
     await stack.emulator(`/__emulator/items/${pending.item_id}/verification`, {
       status: 'verification_expired',
     });
@@ -405,6 +366,35 @@ export const SCENARIOS: Scenario[] = [
     return 'completed';
   }),
 ];
+
+/**
+ * A session whose Multi-Item Link brought no account that can move money; its payment Link adds
+ * one by Automated Micro-deposits, whose public token the front end never posts (the session
+ * finds it by polling). Returns the pending account.
+ */
+async function automatedPaymentAccount(stack: LinkflowStack, linkToken: string) {
+  await stack.completeLink(linkToken, { institutions: [HERRINGBONE] });
+  await untilStatus(stack, linkToken, (s) => s === 'awaiting_payment_account', 60_000);
+  const link = await ok(
+    stack.api<{ link_token: string }>('POST', `/link/sessions/${linkToken}/payment-link`),
+  );
+  await stack.emulator('/__emulator/link/complete', {
+    link_token: link.link_token,
+    auth_flow: 'automated_microdeposits',
+  });
+  return waitFor('the account pending', async () => (await stack.view(linkToken)).pending_accounts[0]);
+}
+
+async function chooseOnceVerified(stack: LinkflowStack, linkToken: string, accountId: string): Promise<void> {
+  await waitFor('the account verified', async () =>
+    (await stack.view(linkToken)).eligible_accounts.some((a) => a.account_id === accountId),
+  );
+  await choose(
+    stack,
+    linkToken,
+    (v) => v.eligible_accounts.find((a) => a.account_id === accountId)?.account_id,
+  );
+}
 
 /** An API call that must succeed; its body. */
 async function ok<T>(call: Promise<{ status: number; body: T }>): Promise<T> {

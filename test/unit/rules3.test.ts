@@ -363,30 +363,32 @@ describe('accounts held while Plaid verifies them', () => {
 });
 
 describe('duplicate Items', () => {
+  /** SESSION_FINISHED with one token, which the exchange found to duplicate `item-earlier`. */
+  const duplicateOfEarlier = (original: ItemDetails | null): Array<[SessionEvent, number]> => [
+    [
+      {
+        type: 'sessionFinished',
+        status: 'SUCCESS',
+        linkSessionId: 'ls-1',
+        publicTokens: ['public-dup'],
+        at: iso(T0),
+        source: 'session_finished',
+      },
+      T0,
+    ],
+    [
+      {
+        type: 'duplicateSkipped',
+        publicToken: 'public-dup',
+        of: 'item-earlier',
+        original,
+        error: { code: 'DUPLICATE_ITEM', message: 'duplicate of item-earlier' },
+      },
+      T0,
+    ],
+  ];
   it('the original of a duplicate that the store had not described is described here', () => {
-    const { state, commands } = run([
-      [
-        {
-          type: 'sessionFinished',
-          status: 'SUCCESS',
-          linkSessionId: 'ls-1',
-          publicTokens: ['public-dup'],
-          at: iso(T0),
-          source: 'session_finished',
-        },
-        T0,
-      ],
-      [
-        {
-          type: 'duplicateSkipped',
-          publicToken: 'public-dup',
-          of: 'item-earlier',
-          original: null,
-          error: { code: 'DUPLICATE_ITEM', message: 'duplicate of item-earlier' },
-        },
-        T0,
-      ],
-    ]);
+    const { state, commands } = run(duplicateOfEarlier(null));
     expect(commands).toContainEqual({ type: 'describe', itemId: 'item-earlier' });
     expect(statusOf(state)).toBe('exchanging');
   });
@@ -400,29 +402,7 @@ describe('duplicate Items', () => {
         { account_id: 'acc-chk', name: 'Checking', mask: '0000', type: 'depository', subtype: 'checking' },
       ],
     };
-    const { state } = run([
-      [
-        {
-          type: 'sessionFinished',
-          status: 'SUCCESS',
-          linkSessionId: 'ls-1',
-          publicTokens: ['public-dup'],
-          at: iso(T0),
-          source: 'session_finished',
-        },
-        T0,
-      ],
-      [
-        {
-          type: 'duplicateSkipped',
-          publicToken: 'public-dup',
-          of: 'item-earlier',
-          original,
-          error: { code: 'DUPLICATE_ITEM', message: 'duplicate of item-earlier' },
-        },
-        T0,
-      ],
-    ]);
+    const { state } = run(duplicateOfEarlier(original));
     const view = toView(state);
     expect(view.status).toBe('awaiting_payment_account');
     expect(view.items).toEqual([
