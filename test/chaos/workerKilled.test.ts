@@ -184,7 +184,16 @@ describe.skipIf(!databaseUrl)('chaos: the worker process is killed', () => {
         readyTimes.push(Date.now() - t0);
       }
 
-      const sessions = await sessionsDone;
+      const sessions = await sessionsDone.catch((err: Error) => {
+        // Say whether the last worker was still up, and what it printed, with the failure.
+        const last = worker;
+        if (!last) throw err;
+        const { exitCode, signalCode } = last.child;
+        const state =
+          exitCode === null && signalCode === null ? 'running' : `exited (${exitCode ?? signalCode})`;
+        err.message += `\n(last worker ${state}; its last output:\n${last.output().split('\n').slice(-40).join('\n')})`;
+        throw err;
+      });
       // Every session's final status and every exchanged Item reach the customer, whatever the
       // kills interrupted (delivered by the last worker, so before it stops).
       const expectedEvents = sessions.flatMap((s) => [
