@@ -69,6 +69,7 @@ export const ACCOUNT_NOT_ELIGIBLE = 'ACCOUNT_NOT_ELIGIBLE';
 const UPDATE_REFUSALS: Record<string, 400 | 404 | 409 | 422> = {
   MALFORMED_REQUEST: 400,
   NOT_AWAITING_PAYMENT_ACCOUNT: 409,
+  ACCOUNT_NOT_ELIGIBLE: 422,
   PAYMENT_LINK_UNAVAILABLE: 409,
   NOT_AWAITING_VERIFICATION: 409,
   ITEM_NOT_IN_SESSION: 404,
@@ -293,10 +294,15 @@ export function createSessionService(deps: SessionServiceDeps) {
 
   const notFound = () => new ApiError(404, 'SESSION_NOT_FOUND', 'no such session');
 
-  /** Runs one of the session's updates, mapping refusals and failures to what really happened. */
+  /**
+   * Runs one of the session's updates, mapping refusals and failures to what really happened. A
+   * failure that is no validator's refusal is, by default, an activity inside the update failing
+   * (Plaid refused or was unreachable): 502 with its code; `otherFailure` says otherwise.
+   */
   async function sessionUpdate<T>(
     sessionId: string,
     run: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>,
+    otherFailure?: (err: WorkflowUpdateFailedError) => ApiError,
   ): Promise<T> {
     if (!isLinkToken(sessionId)) throw notFound();
     const handle = client.workflow.getHandle(linkSessionWorkflowId(sessionId));
@@ -308,7 +314,7 @@ export function createSessionService(deps: SessionServiceDeps) {
         const type = cause instanceof ApplicationFailure ? cause.type : undefined;
         const refusal = type ? UPDATE_REFUSALS[type] : undefined;
         if (type && refusal) throw new ApiError(refusal, type, cause?.message ?? err.message);
-        // An activity inside the update failed (Plaid refused or was unreachable).
+        if (otherFailure) throw otherFailure(err);
         const inner = cause && 'cause' in cause ? (cause.cause as Error | undefined) : undefined;
         const innerType = inner instanceof ApplicationFailure ? inner.type : undefined;
         throw new ApiError(
@@ -321,6 +327,7 @@ export function createSessionService(deps: SessionServiceDeps) {
         );
       }
       if (err instanceof WorkflowNotFoundError) {
+        // Closed sessions answer "not found" to updates too: tell them apart from unknown ids.
         if (await workflowExists(sessionId)) {
           throw new ApiError(409, NOT_AWAITING_PAYMENT_ACCOUNT, 'the session has finished');
         }
@@ -415,39 +422,22 @@ export function createSessionService(deps: SessionServiceDeps) {
       );
     },
 
-    async selectPaymentAccount(sessionId: string, accountId: string): Promise<SessionView> {
-      if (!isLinkToken(sessionId)) throw notFound();
-      const handle = client.workflow.getHandle(linkSessionWorkflowId(sessionId));
-      try {
-        return await bounded(updateMs, () =>
+    selectPaymentAccount(sessionId: string, accountId: string): Promise<SessionView> {
+      return sessionUpdate(
+        sessionId,
+        (handle) =>
           handle.executeUpdate(selectPaymentAccountUpdate, {
             args: [{ account_id: accountId }],
             // A retry after a timeout attaches to the same update instead of being refused.
             updateId: `select-payment-account:${accountId}`,
           }),
-        );
-      } catch (err) {
-        if (err instanceof WorkflowUpdateFailedError) {
+        (err) => {
           const cause = err.cause;
-          if (cause instanceof ApplicationFailure && cause.type === NOT_AWAITING_PAYMENT_ACCOUNT) {
-            throw new ApiError(409, NOT_AWAITING_PAYMENT_ACCOUNT, cause.message);
-          }
-          if (cause instanceof ApplicationFailure && cause.type === ACCOUNT_NOT_ELIGIBLE) {
-            throw new ApiError(422, ACCOUNT_NOT_ELIGIBLE, cause.message);
-          }
-          throw new ApiError(500, 'PAYMENT_ACCOUNT_UPDATE_FAILED', cause?.message ?? err.message, {
+          return new ApiError(500, 'PAYMENT_ACCOUNT_UPDATE_FAILED', cause?.message ?? err.message, {
             ...(cause instanceof ApplicationFailure && cause.type && { failure_type: cause.type }),
           });
-        }
-        if (err instanceof WorkflowNotFoundError) {
-          // Closed sessions answer "not found" to updates too: tell them apart from unknown ids.
-          if (await workflowExists(sessionId)) {
-            throw new ApiError(409, NOT_AWAITING_PAYMENT_ACCOUNT, 'the session has finished');
-          }
-          throw notFound();
-        }
-        rethrowTemporal(err);
-      }
+        },
+      );
     },
   };
 }

@@ -31,6 +31,7 @@ import { emitSessionEvents } from './emitEvents';
 import type { HistoryClock } from './historyClock';
 import {
   type Command,
+  eligibilityOf,
   latestPaymentLink,
   reduce,
   type SessionEvent,
@@ -539,7 +540,7 @@ function registerRules3Handlers(
         rules3();
         const { item_id } = request(checkItemRequest(raw));
         sessionItem(item_id);
-        const manual = toView(current()).pending_accounts.some(
+        const manual = eligibilityOf(current()).pending.some(
           (a) => a.item_id === item_id && a.verification_status === 'pending_manual_verification',
         );
         if (!manual)
